@@ -1,0 +1,107 @@
+// Command entra-emulator serves the local Entra ID emulator over HTTPS.
+//
+//	entra-emulator -addr 127.0.0.1:7070 -state-dir DIR [-config FILE]
+//
+// It prints "ready <base URL>" on stdout once it serves, writes its CA to
+// DIR/ca.pem, and logs JSON to stderr. -print-config writes the effective
+// directory (tenants, users, apps with ids and secrets) as JSON and exits.
+// For development and tests only.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/handoff-dev/handoff/emulator/entra"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "entra-emulator:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("entra-emulator", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:7070", "listen address (loopback unless -allow-non-loopback)")
+	baseURL := fs.String("base-url", "", "canonical base URL, the issuer's root (default https://<addr>)")
+	stateDir := fs.String("state-dir", "", "directory that keeps the CA (ca.pem) and signing keys across restarts (default: in memory)")
+	configFile := fs.String("config", "", "JSON directory file (default: the built-in directory)")
+	printConfig := fs.Bool("print-config", false, "print the effective directory as JSON and exit")
+	allowNonLoopback := fs.Bool("allow-non-loopback", false, "allow listening on a non-loopback address (the emulator's secrets are public: never expose it)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+
+	dir := entra.DefaultDirectory()
+	if *configFile != "" {
+		f, err := os.Open(*configFile)
+		if err != nil {
+			return err
+		}
+		dir, err = entra.LoadDirectory(f)
+		f.Close()
+		if err != nil {
+			return err
+		}
+	}
+	if *printConfig {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(dir)
+	}
+	if err := checkLoopback(*addr, *allowNonLoopback); err != nil {
+		return err
+	}
+	if *stateDir != "" {
+		if err := os.MkdirAll(*stateDir, 0o700); err != nil {
+			return err
+		}
+	}
+	l, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	if *baseURL == "" {
+		*baseURL = "https://" + l.Addr().String()
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	srv, err := entra.New(entra.Config{BaseURL: *baseURL, Directory: dir, StateDir: *stateDir, Logger: log})
+	if err != nil {
+		l.Close()
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	fmt.Fprintln(stdout, "ready", srv.BaseURL())
+	return srv.ServeTLS(ctx, l)
+}
+
+// checkLoopback refuses addresses other machines could reach, unless allowed.
+func checkLoopback(addr string, allow bool) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("-addr %q: %w", addr, err)
+	}
+	if allow || host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return errors.New("-addr " + addr + " is not a loopback address; the emulator's keys and secrets are public, so pass -allow-non-loopback only if you understand who can reach it")
+}
