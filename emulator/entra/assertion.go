@@ -70,12 +70,18 @@ func tenantIDOf(ref tenantRef) string {
 }
 
 func (s *Server) matchFederatedCredential(app *Application, a *parsedJWT) *stsError {
-	iss, sub := a.str("iss"), a.str("sub")
+	iss, sub, auds := a.str("iss"), a.str("sub"), a.audiences()
+	issuerKnown, subjectKnown := false, false
 	for _, fic := range app.FederatedCredentials {
-		if strings.ReplaceAll(fic.Issuer, "{base}", s.baseStr) != iss || fic.Subject != sub {
+		if strings.ReplaceAll(fic.Issuer, "{base}", s.baseStr) != iss {
 			continue
 		}
-		for _, aud := range a.audiences() {
+		issuerKnown = true
+		if fic.Subject != sub {
+			continue
+		}
+		subjectKnown = true
+		for _, aud := range auds {
 			// Managed identity tokens for api://AzureADTokenExchange carry
 			// the exchange app's id as aud; Entra treats the two as one.
 			if slices.Contains(fic.Audiences, aud) || (aud == TokenExchangeAppID && slices.Contains(fic.Audiences, TokenExchangeURI)) {
@@ -83,7 +89,13 @@ func (s *Server) matchFederatedCredential(app *Application, a *parsedJWT) *stsEr
 			}
 		}
 	}
-	return errNoMatchingFederatedCredential(app.ClientID, iss, sub)
+	switch {
+	case !issuerKnown:
+		return errFederatedIssuer(app.ClientID, iss)
+	case !subjectKnown:
+		return errFederatedSubject(app.ClientID, iss, sub)
+	}
+	return errFederatedAudience(app.ClientID, strings.Join(auds, " "))
 }
 
 // certificateFor finds the certificate a thumbprint names. MSAL sends

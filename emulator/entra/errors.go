@@ -45,8 +45,19 @@ func errClientAssertionInvalid(reason string) *stsError {
 		"Client assertion is not within its valid time range or is otherwise invalid: %s.", reason)
 }
 
-func errNoMatchingFederatedCredential(clientID, issuer, subject string) *stsError {
-	return newSTSError(http.StatusBadRequest, "invalid_request", 700213,
+// Federated credential mismatches name what differs, as Entra's do.
+func errFederatedIssuer(clientID, issuer string) *stsError {
+	return newSTSError(http.StatusUnauthorized, "invalid_client", 700211,
+		"No matching federated identity record found for presented assertion issuer '%s' on app '%s'. Check the issuer of your federated identity credentials.", issuer, clientID)
+}
+
+func errFederatedAudience(clientID, audience string) *stsError {
+	return newSTSError(http.StatusUnauthorized, "invalid_client", 700212,
+		"No matching federated identity record found for presented assertion audience '%s' on app '%s'. Check the audiences of your federated identity credentials.", audience, clientID)
+}
+
+func errFederatedSubject(clientID, issuer, subject string) *stsError {
+	return newSTSError(http.StatusUnauthorized, "invalid_client", 700213,
 		"No matching federated identity record found for presented assertion subject '%s' and issuer '%s' on app '%s'. Check your federated identity credential Subject, Audience and Issuer against the presented assertion.", subject, issuer, clientID)
 }
 

@@ -179,3 +179,12 @@ func getJSON(t *testing.T, hc *http.Client, url string, v any) {
 		t.Fatal(err)
 	}
 }
+
+func decodeSegment(t *testing.T, seg string) []byte {
+	t.Helper()
+	b, err := base64.RawURLEncoding.DecodeString(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

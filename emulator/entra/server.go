@@ -90,8 +90,9 @@ func New(cfg Config) (*Server, error) {
 		cfg.BaseURL = DefaultBaseURL
 	}
 	base, err := url.Parse(strings.TrimSuffix(cfg.BaseURL, "/"))
-	if err != nil || base.Scheme != "https" || base.Host == "" || (base.Path != "" && base.Path != "/") {
-		return nil, fmt.Errorf("entra: base URL %q must be https://host[:port] with no path", cfg.BaseURL)
+	if err != nil || base.Scheme != "https" || base.Host == "" || base.Path != "" || base.User != nil ||
+		base.RawQuery != "" || base.ForceQuery || base.Fragment != "" || strings.Contains(cfg.BaseURL, "#") {
+		return nil, fmt.Errorf("entra: base URL %q must be https://host[:port] with no path, query, fragment or user", cfg.BaseURL)
 	}
 	if cfg.Directory == nil {
 		cfg.Directory = DefaultDirectory()
