@@ -77,7 +77,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *baseURL == "" {
+		// A wildcard address is no URL a client can use: name loopback instead.
+		port := l.Addr().(*net.TCPAddr).Port
 		*baseURL = "https://" + l.Addr().String()
+		if ip := l.Addr().(*net.TCPAddr).IP; ip.IsUnspecified() {
+			*baseURL = fmt.Sprintf("https://127.0.0.1:%d", port)
+		}
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
 	srv, err := entra.New(entra.Config{BaseURL: *baseURL, Directory: dir, StateDir: *stateDir, Logger: log})

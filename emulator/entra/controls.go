@@ -269,3 +269,11 @@ func decodeAdmin(r *http.Request, v any) error {
 	}
 	return nil
 }
+
+// SignToken signs arbitrary claims with the current signing key, with
+// Entra's header. It is a test control for building tokens no real flow
+// would issue (expired, wrong audience, foreign issuer) that still carry a
+// valid signature, so a validator's claim checks can be tested one by one.
+func (s *Server) SignToken(claims map[string]any) (string, error) {
+	return signJWT(s.keys.signer(), claims)
+}

@@ -93,8 +93,8 @@ func loadOrCreateCA(dir string, now time.Time) (*authority, error) {
 		if err := writePrivate(filepath.Join(dir, caKeyFile), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})); err != nil {
 			return nil, err
 		}
-		if err := os.WriteFile(filepath.Join(dir, caCertFile), ca.pem, 0o644); err != nil {
-			return nil, fmt.Errorf("entra: write CA: %w", err)
+		if err := writeFile(filepath.Join(dir, caCertFile), ca.pem, 0o644); err != nil {
+			return nil, err
 		}
 	}
 	return ca, nil
@@ -164,13 +164,17 @@ func serial() *big.Int {
 }
 
 // writePrivate writes key material readable by the owner only.
-func writePrivate(path string, data []byte) error {
+func writePrivate(path string, data []byte) error { return writeFile(path, data, 0o600) }
+
+// writeFile replaces path atomically (temporary file, then rename) with the
+// given mode, so a crash never leaves half a key or a mismatched pair.
+func writeFile(path string, data []byte, mode os.FileMode) error {
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+	if err := os.WriteFile(tmp, data, mode); err != nil {
 		return fmt.Errorf("entra: write %s: %w", filepath.Base(path), err)
 	}
-	// WriteFile keeps the mode of an existing file; make sure it is 0600.
-	if err := os.Chmod(tmp, 0o600); err != nil {
+	// WriteFile keeps the mode of an existing file; set it.
+	if err := os.Chmod(tmp, mode); err != nil {
 		return err
 	}
 	return os.Rename(tmp, path)

@@ -180,21 +180,26 @@ func (s *Server) ServeTLS(ctx context.Context, l net.Listener) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
-	done := make(chan struct{})
+	stop := make(chan struct{})    // Serve returned on its own
+	stopped := make(chan struct{}) // Shutdown finished, or was not needed
 	go func() {
+		defer close(stopped)
 		select {
 		case <-ctx.Done():
 			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			_ = hs.Shutdown(sctx)
-		case <-done:
+		case <-stop:
 		}
 	}()
 	err := hs.ServeTLS(l, "", "")
-	close(done)
 	if errors.Is(err, http.ErrServerClosed) {
+		// Serve returns as Shutdown starts; wait for in-flight requests.
+		<-stopped
 		return nil
 	}
+	close(stop)
+	<-stopped
 	return err
 }
 
