@@ -3,14 +3,14 @@ GO       ?= go
 STATE    ?= .state
 ADDR     ?= 127.0.0.1:7070
 
-.PHONY: run test fmt-check vet staticcheck unit fuzz build clean
+.PHONY: run test fmt-check vet staticcheck unit fuzz bench build clean
 
 ## run: start the local Entra ID emulator (later: the whole stack) in the foreground.
 run:
 	$(GO) run ./cmd/entra-emulator -addr $(ADDR) -state-dir $(STATE)/entra
 
-## test: formatting, vet, staticcheck, then every test with the race detector.
-test: fmt-check vet staticcheck unit
+## test: formatting, vet, staticcheck, every test with the race detector, a short fuzz.
+test: fmt-check vet staticcheck unit fuzz
 
 fmt-check:
 	@files=$$(gofmt -l $$(find . -name '*.go' -not -path './node_modules/*' -not -path './web/*')); \
@@ -24,6 +24,17 @@ staticcheck:
 
 unit:
 	$(GO) test -race -timeout 10m ./...
+
+## fuzz: fuzz the token validator briefly (FUZZTIME=1m for longer).
+FUZZTIME ?= 10s
+fuzz:
+	$(GO) test -run='^$$' -fuzz=FuzzValidate -fuzztime=$(FUZZTIME) ./handler/entraauth
+
+## bench: token validation against a bare RSA-2048 verify, measured in the same run.
+bench:
+	@$(GO) test -run='^$$' -bench='^Benchmark(Validate|RSAVerify)$$' -benchmem -count=5 ./handler/entraauth | tee /tmp/handoff-bench.txt
+	@awk '/^BenchmarkValidate-/{v+=$$3;nv++} /^BenchmarkRSAVerify-/{r+=$$3;nr++} \
+	  END{printf "validate %.0f ns/op, bare RSA verify %.0f ns/op, ratio %.2f\n", v/nv, r/nr, (v/nv)/(r/nr)}' /tmp/handoff-bench.txt
 
 ## build: the binaries for this platform, in bin/.
 build:

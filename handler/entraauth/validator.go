@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -403,4 +404,13 @@ func (v *Validator) getJSON(ctx context.Context, u string, out any) error {
 		return fmt.Errorf("GET %s: %s", u, resp.Status)
 	}
 	return json.NewDecoder(http.MaxBytesReader(nil, resp.Body, maxMetadata)).Decode(out)
+}
+
+// AuthorityFromEnv is AZURE_AUTHORITY_HOST (the variable azidentity reads
+// too) when set, else [DefaultAuthority].
+func AuthorityFromEnv() string {
+	if h := strings.TrimSpace(os.Getenv("AZURE_AUTHORITY_HOST")); h != "" {
+		return strings.TrimSuffix(h, "/")
+	}
+	return DefaultAuthority
 }
