@@ -15,40 +15,41 @@ import (
 // by the emulator's own keys is a federated credential (a managed identity
 // token) and must match one of the app's federated identity credentials;
 // anything else must be signed by one of the app's certificates.
-func (s *Server) verifyClientAssertion(app *Application, raw string, ref tenantRef) *stsError {
+// It returns which credential matched: "certificate/{id}" or "federated/{name}".
+func (s *Server) verifyClientAssertion(app *Application, raw string, ref tenantRef) (string, *stsError) {
 	a, err := parseJWT(raw)
 	if err != nil {
-		return errClientAssertionInvalid(err.Error())
+		return "", errClientAssertionInvalid(err.Error())
 	}
 	now := s.now()
 	exp, ok := a.unix("exp")
 	if !ok || !now.Before(time.Unix(exp, 0).Add(clockSkew)) {
-		return errClientAssertionInvalid("the assertion is expired or has no exp")
+		return "", errClientAssertionInvalid("the assertion is expired or has no exp")
 	}
 	if nbf, ok := a.unix("nbf"); ok && time.Unix(nbf, 0).After(now.Add(clockSkew)) {
-		return errClientAssertionInvalid("the assertion is not yet valid")
+		return "", errClientAssertionInvalid("the assertion is not yet valid")
 	}
 	if k := s.keys.lookup(a.header.Kid); a.header.Kid != "" && k != nil {
 		if a.header.Alg != "RS256" || a.verify(&k.key.PublicKey) != nil {
-			return errClientAssertionSignature(app.ClientID)
+			return "", errClientAssertionSignature(app.ClientID)
 		}
 		return s.matchFederatedCredential(app, a)
 	}
 	if a.str("iss") != app.ClientID || a.str("sub") != app.ClientID {
-		return errClientAssertionInvalid("iss and sub must both be the client id")
+		return "", errClientAssertionInvalid("iss and sub must both be the client id")
 	}
 	if !slices.ContainsFunc(a.audiences(), func(aud string) bool { return s.isTokenEndpoint(aud, ref) }) {
-		return errClientAssertionInvalid("aud must be this tenant's token endpoint")
+		return "", errClientAssertionInvalid("aud must be this tenant's token endpoint")
 	}
 	cert := app.certificateFor(a.header.X5tS256, a.header.X5t)
 	if cert == nil {
-		return errClientAssertionSignature(app.ClientID)
+		return "", errClientAssertionSignature(app.ClientID)
 	}
 	pub, ok := cert.cert.PublicKey.(*rsa.PublicKey)
 	if !ok || a.verify(pub) != nil {
-		return errClientAssertionSignature(app.ClientID)
+		return "", errClientAssertionSignature(app.ClientID)
 	}
-	return nil
+	return "certificate/" + cert.ID, nil
 }
 
 // isTokenEndpoint accepts the token endpoint of the request's tenant, named
@@ -69,7 +70,7 @@ func tenantIDOf(ref tenantRef) string {
 	return ref.tenant.ID
 }
 
-func (s *Server) matchFederatedCredential(app *Application, a *parsedJWT) *stsError {
+func (s *Server) matchFederatedCredential(app *Application, a *parsedJWT) (string, *stsError) {
 	iss, sub, auds := a.str("iss"), a.str("sub"), a.audiences()
 	issuerKnown, subjectKnown := false, false
 	for _, fic := range app.FederatedCredentials {
@@ -85,17 +86,17 @@ func (s *Server) matchFederatedCredential(app *Application, a *parsedJWT) *stsEr
 			// Managed identity tokens for api://AzureADTokenExchange carry
 			// the exchange app's id as aud; Entra treats the two as one.
 			if slices.Contains(fic.Audiences, aud) || (aud == TokenExchangeAppID && slices.Contains(fic.Audiences, TokenExchangeURI)) {
-				return nil
+				return "federated/" + fic.Name, nil
 			}
 		}
 	}
 	switch {
 	case !issuerKnown:
-		return errFederatedIssuer(app.ClientID, iss)
+		return "", errFederatedIssuer(app.ClientID, iss)
 	case !subjectKnown:
-		return errFederatedSubject(app.ClientID, iss, sub)
+		return "", errFederatedSubject(app.ClientID, iss, sub)
 	}
-	return errFederatedAudience(app.ClientID, strings.Join(auds, " "))
+	return "", errFederatedAudience(app.ClientID, strings.Join(auds, " "))
 }
 
 // certificateFor finds the certificate a thumbprint names. MSAL sends

@@ -41,14 +41,19 @@ type Stats struct {
 	GrantsByTenant map[string]map[string]int64 `json:"grants_by_tenant"`
 	// Issued counts access tokens issued, by grant.
 	Issued map[string]int64 `json:"issued"`
+	// Credentials counts successful client authentications by credential:
+	// "{clientId}/secret/{secretId}", "{clientId}/certificate/{certId}" or
+	// "{clientId}/federated/{credentialName}", so tests can see which one a
+	// client used (after a rotation, say).
+	Credentials map[string]int64 `json:"credentials"`
 }
 
 func (st *Stats) reset() {
-	*st = Stats{Requests: map[string]int64{}, Grants: map[string]int64{}, GrantsByTenant: map[string]map[string]int64{}, Issued: map[string]int64{}}
+	*st = Stats{Requests: map[string]int64{}, Grants: map[string]int64{}, GrantsByTenant: map[string]map[string]int64{}, Issued: map[string]int64{}, Credentials: map[string]int64{}}
 }
 
 func (st Stats) clone() Stats {
-	c := Stats{Requests: maps.Clone(st.Requests), Grants: maps.Clone(st.Grants), GrantsByTenant: map[string]map[string]int64{}, Issued: maps.Clone(st.Issued)}
+	c := Stats{Requests: maps.Clone(st.Requests), Grants: maps.Clone(st.Grants), GrantsByTenant: map[string]map[string]int64{}, Issued: maps.Clone(st.Issued), Credentials: maps.Clone(st.Credentials)}
 	for k, v := range st.GrantsByTenant {
 		c.GrantsByTenant[k] = maps.Clone(v)
 	}
@@ -76,6 +81,12 @@ func (s *Server) countGrant(grant, tenantSegment string) {
 		s.stats.GrantsByTenant[grant] = map[string]int64{}
 	}
 	s.stats.GrantsByTenant[grant][strings.ToLower(tenantSegment)]++
+}
+
+func (s *Server) countCredential(name string) {
+	s.mu.Lock()
+	s.stats.Credentials[name]++
+	s.mu.Unlock()
 }
 
 func (s *Server) countIssued(grant string) {

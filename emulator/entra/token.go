@@ -106,6 +106,7 @@ func (s *Server) authenticateClient(req *tokenRequest) (*Application, string, *s
 	case secret != "":
 		for _, sec := range app.Secrets {
 			if subtle.ConstantTimeCompare([]byte(sec.Value), []byte(secret)) == 1 {
+				s.countCredential(app.ClientID + "/secret/" + sec.ID)
 				return app, acrSecret, nil
 			}
 		}
@@ -114,9 +115,11 @@ func (s *Server) authenticateClient(req *tokenRequest) (*Application, string, *s
 		if req.form.Get("client_assertion_type") != clientAssertionJWTBearer {
 			return nil, "", errInvalidRequest(900144, "client_assertion_type must be '%s'.", clientAssertionJWTBearer)
 		}
-		if e := s.verifyClientAssertion(app, assertion, req.ref); e != nil {
+		used, e := s.verifyClientAssertion(app, assertion, req.ref)
+		if e != nil {
 			return nil, "", e
 		}
+		s.countCredential(app.ClientID + "/" + used)
 		return app, acrCert, nil
 	}
 	return app, acrPublic, nil

@@ -1,0 +1,438 @@
+// Package downstream acquires the tokens a service needs to call other
+// services: On-Behalf-Of the signed-in user (at the user's own tenant) and
+// as the app itself (client credentials, at the home tenant), with MSAL Go,
+// bounded caches, retries of transient failures, and typed errors for what
+// a caller can act on.
+//
+// Build one [Client] per process, in main, and reuse it: each holds MSAL
+// clients whose caches and discovered metadata make repeated calls cheap.
+package downstream
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
+
+	"github.com/handoff-dev/handoff/handler/entraauth"
+)
+
+// Defaults and bounds.
+const (
+	// DefaultOBOCacheSize bounds the On-Behalf-Of results kept, and the
+	// distinct user tokens an MSAL client may cache before it is replaced.
+	DefaultOBOCacheSize = 1000
+	// DefaultMaxTenants bounds the per-tenant MSAL clients kept.
+	DefaultMaxTenants = 100
+	// DefaultMaxAttempts of a token request when failures are transient.
+	DefaultMaxAttempts = 3
+	// expiryMargin: a cached token is not served within 5 minutes of its
+	// expiry, as MSAL does.
+	expiryMargin = 5 * time.Minute
+	retryBase    = 200 * time.Millisecond
+	retryMax     = 5 * time.Second
+)
+
+// Config configures a [Client].
+type Config struct {
+	// Authority is the Entra host, e.g. https://login.microsoftonline.com
+	// (entraauth.AuthorityFromEnv reads AZURE_AUTHORITY_HOST).
+	Authority string
+	// HomeTenantID is where the app is registered: client credentials run there.
+	HomeTenantID string
+	// ClientID is the app's id.
+	ClientID string
+	// Credential proves the app's identity.
+	Credential Credential
+	// HTTPClient for token requests; nil means [NewHTTPClient].
+	HTTPClient *http.Client
+	// OBOCacheSize: 0 means DefaultOBOCacheSize.
+	OBOCacheSize int
+	// MaxTenants: 0 means DefaultMaxTenants.
+	MaxTenants int
+	// MaxAttempts per acquisition for transient failures; 0 means 3.
+	MaxAttempts int
+	// Now is the clock for cache expiry; nil means time.Now.
+	Now func() time.Time
+	// Logger: nil discards.
+	Logger *slog.Logger
+}
+
+// Token is an access token for a downstream API. Its String method hides
+// the token, so it cannot leak into logs by accident.
+type Token struct {
+	AccessToken string
+	ExpiresOn   time.Time
+}
+
+func (t Token) String() string { return "Token{expires " + t.ExpiresOn.UTC().Format(time.RFC3339) + "}" }
+
+// SetAuthHeader sets the request's Authorization header to the token.
+func (t Token) SetAuthHeader(r *http.Request) { r.Header.Set("Authorization", "Bearer "+t.AccessToken) }
+
+// Stats describe the caches, for tests and metrics.
+type Stats struct {
+	OBOCached   int // results in the OBO cache
+	OBOHits     int64
+	MSALEntries int // distinct user tokens held by the current MSAL clients
+	Tenants     int // tenant clients held
+	Rebuilds    int64
+}
+
+// Client acquires tokens. It is safe for concurrent use.
+type Client struct {
+	cfg       Config
+	authority string
+	discovery bool
+	log       *slog.Logger
+
+	obo      *lru[Token]
+	inflight singleflight
+
+	mu          sync.Mutex
+	version     string                     // of the credential the clients were built with
+	app         *confidential.Client       // home tenant, client credentials
+	tenants     *lru[*confidential.Client] // per user tenant, On-Behalf-Of
+	msalEntries int
+	stats       Stats
+}
+
+// New checks cfg and returns a Client. It does no I/O: MSAL discovers the
+// authority on first use.
+func New(cfg Config) (*Client, error) {
+	u, err := url.Parse(strings.TrimSuffix(cfg.Authority, "/"))
+	if err != nil || u.Scheme != "https" || u.Host == "" || u.Path != "" {
+		return nil, fmt.Errorf("downstream: authority %q must be https://host", cfg.Authority)
+	}
+	if !guid(cfg.HomeTenantID) || cfg.ClientID == "" || cfg.Credential == nil {
+		return nil, errors.New("downstream: HomeTenantID (a GUID), ClientID and Credential are required")
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = NewHTTPClient()
+	}
+	if cfg.OBOCacheSize <= 0 {
+		cfg.OBOCacheSize = DefaultOBOCacheSize
+	}
+	if cfg.MaxTenants <= 0 {
+		cfg.MaxTenants = DefaultMaxTenants
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = DefaultMaxAttempts
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Client{
+		cfg: cfg, authority: u.String(), discovery: microsoftHosts[strings.ToLower(u.Hostname())], log: log,
+		obo: newLRU[Token](cfg.OBOCacheSize), tenants: newLRU[*confidential.Client](cfg.MaxTenants),
+	}, nil
+}
+
+// microsoftHosts are the public and sovereign clouds' authorities, where
+// MSAL's instance discovery applies. Elsewhere (the emulator) it is off.
+var microsoftHosts = map[string]bool{
+	"login.microsoftonline.com": true, "login.microsoftonline.us": true,
+	"login.chinacloudapi.cn": true, "login.partner.microsoftonline.cn": true,
+}
+
+// ErrNotDelegated: On-Behalf-Of needs a user's token, and was given none
+// (or an app-only one).
+var ErrNotDelegated = errors.New("downstream: On-Behalf-Of needs a user's delegated token")
+
+// OnBehalfOf exchanges the user's validated token for a token to a
+// downstream API with scopes (e.g. "{clientId}/.default"), at the user's own
+// tenant. Results are cached until five minutes before they expire; the
+// cache holds at most OBOCacheSize of them.
+func (c *Client) OnBehalfOf(ctx context.Context, user *entraauth.Identity, scopes ...string) (Token, error) {
+	if user == nil || user.AppOnly || user.Token == "" || !guid(user.TenantID) {
+		return Token{}, ErrNotDelegated
+	}
+	if len(scopes) == 0 {
+		return Token{}, errors.New("downstream: no scopes")
+	}
+	sum := sha256.Sum256([]byte(user.Token))
+	key := hex.EncodeToString(sum[:]) + " " + strings.Join(sortedCopy(scopes), " ")
+	if tok, ok := c.obo.get(key, c.cfg.Now()); ok {
+		c.mu.Lock()
+		c.stats.OBOHits++
+		c.mu.Unlock()
+		return tok, nil
+	}
+	return c.inflight.do(ctx, key, func(ctx context.Context) (Token, error) {
+		tok, err := c.acquire(ctx, scopes, func(ctx context.Context) (confidential.AuthResult, error) {
+			cc, err := c.tenantClient(ctx, user.TenantID)
+			if err != nil {
+				return confidential.AuthResult{}, err
+			}
+			return cc.AcquireTokenOnBehalfOf(ctx, user.Token, scopes)
+		})
+		if err != nil {
+			return Token{}, err
+		}
+		c.obo.put(key, tok, tok.ExpiresOn.Add(-expiryMargin))
+		c.countMSALEntry()
+		return tok, nil
+	})
+}
+
+// AppToken gets a token for the app itself (client credentials) at the home
+// tenant, e.g. scopes "{clientId}/.default". MSAL serves it from its cache
+// until it nears expiry.
+func (c *Client) AppToken(ctx context.Context, scopes ...string) (Token, error) {
+	if len(scopes) == 0 {
+		return Token{}, errors.New("downstream: no scopes")
+	}
+	// Concurrent first calls share one request; after it MSAL's cache answers.
+	return c.inflight.do(ctx, "app "+strings.Join(sortedCopy(scopes), " "), func(ctx context.Context) (Token, error) {
+		return c.acquire(ctx, scopes, func(ctx context.Context) (confidential.AuthResult, error) {
+			cc, err := c.appClient(ctx)
+			if err != nil {
+				return confidential.AuthResult{}, err
+			}
+			return cc.AcquireTokenByCredential(ctx, scopes)
+		})
+	})
+}
+
+// Stats returns the cache counters.
+func (c *Client) Stats() Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.stats
+	s.OBOCached, s.MSALEntries, s.Tenants = c.obo.len(), c.msalEntries, c.tenants.len()
+	return s
+}
+
+// acquire runs one acquisition with retries of transient failures, within
+// ctx's deadline, and one retry after a refused credential was re-read.
+func (c *Client) acquire(ctx context.Context, scopes []string, call func(context.Context) (confidential.AuthResult, error)) (Token, error) {
+	rereadDone := false
+	for attempt := 1; ; attempt++ {
+		res, err := call(ctx)
+		if err == nil {
+			return Token{AccessToken: res.AccessToken, ExpiresOn: res.ExpiresOn}, nil
+		}
+		err = classify(ctx, err, scopes)
+		var ce *CredentialError
+		if errors.As(err, &ce) {
+			c.log.Error("downstream: the app's credential was refused; fix the configuration", "aadsts", ce.Code, "fix", ce.Fix, "correlation_id", ce.CorrelationID)
+			if !rereadDone && (ce.Code == 7000215 || ce.Code == 7000222) {
+				// A secret rotated in Key Vault before our refresh: read it again.
+				rereadDone = true
+				if c.credentialRefused(ctx) {
+					continue
+				}
+			}
+			return Token{}, err
+		}
+		var te *transientError
+		if !errors.As(err, &te) || attempt >= c.cfg.MaxAttempts {
+			return Token{}, err
+		}
+		wait := min(retryBase<<(attempt-1), retryMax)
+		wait += time.Duration(rand.Int64N(int64(wait / 2)))
+		wait = max(wait, te.retryAfter)
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+			return Token{}, err
+		}
+		c.log.Warn("downstream: token request failed; retrying", "attempt", attempt, "wait", wait.String(), "error", te.err.Error())
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return Token{}, err
+		}
+	}
+}
+
+// credentialRefused marks the credential stale and reports whether a
+// re-read produced a different one (the clients are then rebuilt).
+func (c *Client) credentialRefused(ctx context.Context) bool {
+	c.cfg.Credential.refused()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	before := c.version
+	if err := c.syncCredentialLocked(ctx); err != nil {
+		return false
+	}
+	return c.version != before
+}
+
+// syncCredentialLocked rebuilds the MSAL clients when the credential changed.
+func (c *Client) syncCredentialLocked(ctx context.Context) error {
+	cred, version, err := c.cfg.Credential.current(ctx)
+	if err != nil {
+		return err
+	}
+	if version == c.version && c.app != nil {
+		return nil
+	}
+	app, err := c.newMSAL(c.cfg.HomeTenantID, cred)
+	if err != nil {
+		return err
+	}
+	if c.app != nil {
+		c.stats.Rebuilds++
+	}
+	c.version, c.app = version, app
+	c.tenants.clear()
+	c.msalEntries = 0
+	return nil
+}
+
+func (c *Client) appClient(ctx context.Context) (*confidential.Client, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.syncCredentialLocked(ctx); err != nil {
+		return nil, err
+	}
+	return c.app, nil
+}
+
+// tenantClient returns the tenant's MSAL client, creating it once. Creating
+// one does no I/O, so holding the lock is cheap, and concurrent first use of
+// a tenant creates exactly one.
+func (c *Client) tenantClient(ctx context.Context, tenantID string) (*confidential.Client, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.syncCredentialLocked(ctx); err != nil {
+		return nil, err
+	}
+	if cc, ok := c.tenants.get(tenantID, time.Time{}); ok {
+		return cc, nil
+	}
+	cred, _, err := c.cfg.Credential.current(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cc, err := c.newMSAL(tenantID, cred)
+	if err != nil {
+		return nil, err
+	}
+	c.tenants.put(tenantID, cc, time.Time{})
+	return cc, nil
+}
+
+// countMSALEntry counts a user token MSAL now caches. MSAL's OBO cache never
+// evicts, so once the clients hold OBOCacheSize of them they are replaced
+// by fresh ones and the old caches become garbage.
+func (c *Client) countMSALEntry() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.msalEntries++
+	if c.msalEntries >= c.cfg.OBOCacheSize {
+		c.tenants.clear()
+		c.msalEntries = 0
+		c.stats.Rebuilds++
+		c.log.Info("downstream: MSAL On-Behalf-Of caches reached their bound; replaced the clients", "bound", c.cfg.OBOCacheSize)
+	}
+}
+
+func (c *Client) newMSAL(tenantID string, cred confidential.Credential) (*confidential.Client, error) {
+	opts := []confidential.Option{confidential.WithHTTPClient(c.cfg.HTTPClient)}
+	if !c.discovery {
+		opts = append(opts, confidential.WithInstanceDiscovery(false))
+	}
+	cc, err := confidential.New(c.authority+"/"+tenantID, c.cfg.ClientID, cred, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("downstream: MSAL client for tenant %s: %w", tenantID, err)
+	}
+	return &cc, nil
+}
+
+var sharedTransport = sync.OnceValue(func() *http.Transport {
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          200,
+		MaxIdleConnsPerHost:   100,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   5 * time.Second,
+		ResponseHeaderTimeout: 10 * time.Second,
+	}
+})
+
+// NewHTTPClient returns a client for token endpoints and downstream APIs:
+// one transport shared by the process (connection reuse), dial and TLS
+// timeouts of 5 s, response headers within 10 s, 30 s in all.
+func NewHTTPClient() *http.Client {
+	return &http.Client{Transport: sharedTransport(), Timeout: 30 * time.Second}
+}
+
+func guid(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			if r != '-' {
+				return false
+			}
+		case !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f'):
+			return false
+		}
+	}
+	return true
+}
+
+func sortedCopy(s []string) []string {
+	c := slices.Clone(s)
+	slices.Sort(c)
+	return c
+}
+
+// singleflight makes concurrent acquisitions of one key share one request.
+// The first caller's ctx bounds the request; the others' bound their waits.
+type singleflight struct {
+	mu    sync.Mutex
+	calls map[string]*flight
+}
+
+type flight struct {
+	done chan struct{}
+	tok  Token
+	err  error
+}
+
+func (g *singleflight) do(ctx context.Context, key string, fn func(context.Context) (Token, error)) (Token, error) {
+	g.mu.Lock()
+	if g.calls == nil {
+		g.calls = map[string]*flight{}
+	}
+	if f, ok := g.calls[key]; ok {
+		g.mu.Unlock()
+		select {
+		case <-f.done:
+			return f.tok, f.err
+		case <-ctx.Done():
+			return Token{}, ctx.Err()
+		}
+	}
+	f := &flight{done: make(chan struct{})}
+	g.calls[key] = f
+	g.mu.Unlock()
+
+	f.tok, f.err = fn(ctx)
+	g.mu.Lock()
+	delete(g.calls, key)
+	g.mu.Unlock()
+	close(f.done)
+	return f.tok, f.err
+}
