@@ -77,7 +77,9 @@ type Token struct {
 	ExpiresOn   time.Time
 }
 
-func (t Token) String() string { return "Token{expires " + t.ExpiresOn.UTC().Format(time.RFC3339) + "}" }
+func (t Token) String() string {
+	return "Token{expires " + t.ExpiresOn.UTC().Format(time.RFC3339) + "}"
+}
 
 // SetAuthHeader sets the request's Authorization header to the token.
 func (t Token) SetAuthHeader(r *http.Request) { r.Header.Set("Authorization", "Bearer "+t.AccessToken) }

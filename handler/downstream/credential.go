@@ -42,7 +42,7 @@ type staticCredential struct {
 func (s staticCredential) current(context.Context) (confidential.Credential, string, error) {
 	return s.cred, "static", nil
 }
-func (staticCredential) refused()      {}
+func (staticCredential) refused()       {}
 func (s staticCredential) kind() string { return s.name }
 
 // ClientSecret is a fixed client secret (AZURE_API_CLIENT_SECRET).
