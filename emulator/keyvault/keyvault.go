@@ -1,18 +1,51 @@
 // Package keyvault is a local emulator of Azure Key Vault's secrets API,
-// enough of it for the real azsecrets client: get (latest or a version), set
-// (a new version), list secrets and list a secret's versions, behind Key
-// Vault's challenge-based authentication with tokens from the Entra emulator
-// (or any authority [entraauth] accepts) and role-based authorization by
-// object id.
+// enough of it for the real azsecrets client:
+//
+//	GET /secrets                     list secrets (ids without versions), 25 a page
+//	GET /secrets/{name}[/]           the current version
+//	GET /secrets/{name}/{version}    a version (32 lowercase hex characters)
+//	GET /secrets/{name}/versions     a secret's versions, oldest first, 25 a page
+//	PUT /secrets/{name}              a new version, current from now on
+//
+// every one with an api-version query parameter (any version is accepted).
+// The body of a set is {"value", "contentType", "tags", "attributes":
+// {"enabled", "nbf", "exp"}}; other properties are ignored. Answers carry
+// Key Vault's secret JSON, timestamps as integer Unix seconds.
+//
+// Authentication is Key Vault's challenge: a request without a token is
+// answered 401 with
+//
+//	WWW-Authenticate: Bearer authorization="{Authority}/{TenantID}", resource="https://vault.azure.net"
+//
+// and the client retries with a token for https://vault.azure.net/.default
+// from that tenant, which [entraauth] validates (v1 or v2; audience
+// https://vault.azure.net or Key Vault's app id; the vault's tenant only).
+// Authorization is by the token's oid: [Config.Readers] may get and list,
+// [Config.Writers] may also set.
+//
+// Errors are Key Vault's {"error": {"code", "message", "innererror"}}:
+//
+//	400 BadParameter       no api-version, a bad name, a bad body, a value over 25 KiB, more than
+//	                       15 tags, two Authorization headers
+//	400 QuotaExceeded      beyond MaxSecrets secrets or MaxStoredBytes of values
+//	401 Unauthorized       no token, or a token refused (with the challenge)
+//	403 Forbidden          no role for the action (innererror ForbiddenByRbac; the message
+//	                       names appid, oid and the action), or a disabled secret (SecretDisabled)
+//	404 SecretNotFound     no such secret or version
+//	413 RequestEntityTooLarge  a body over 64 KiB
+//	501 NotImplemented     anything else
+//	503 ServiceUnavailable the authority's metadata or keys cannot be had (Retry-After)
 //
 // It is for development and tests only. Secrets live in memory. What it does
-// not emulate: delete, recover, purge, backup, restore, update of properties,
-// keys and certificates, access policies, network rules, managed HSM. Those
-// requests are answered 501 NotImplemented.
+// not emulate: delete, recover, purge, backup, restore, update of
+// properties, keys and certificates, access policies, network rules,
+// managed HSM, throttling; nbf and exp are stored and echoed but, as in Key
+// Vault, do not stop a get.
 //
 // The real client needs https, so a [Server] is served with TLS
 // ([Server.ServeTLS]); a vault at 127.0.0.1 is not under vault.azure.net, so
 // clients must set azsecrets.ClientOptions.DisableChallengeResourceVerification.
+// In Go tests, keyvaulttest.Start serves one next to an Entra emulator.
 package keyvault
 
 import (

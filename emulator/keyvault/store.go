@@ -3,6 +3,7 @@ package keyvault
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"maps"
 	"net/http"
 	"slices"
@@ -31,12 +32,16 @@ type secret struct {
 
 // store holds the vault's secrets within the package's limits.
 type store struct {
+	maxSecrets, maxBytes int // MaxSecrets and MaxStoredBytes; tests lower them
+
 	mu      sync.Mutex
 	secrets map[string]*secret // by lowercase name
 	bytes   int                // sum of the kept values' lengths
 }
 
-func newStore() *store { return &store{secrets: map[string]*secret{}} }
+func newStore() *store {
+	return &store{maxSecrets: MaxSecrets, maxBytes: MaxStoredBytes, secrets: map[string]*secret{}}
+}
 
 // setParams is the body of a set request; the Go API fills Value alone.
 type setParams struct {
@@ -52,9 +57,18 @@ type setParams struct {
 
 func validName(name string) *kvError {
 	if !nameRE.MatchString(name) {
-		return badParameter("The request URI contains an invalid name: " + name + ". Secret names are 1 to 127 letters, digits and dashes.")
+		return badParameter("The request URI contains an invalid name: " + clip(name) + ". Secret names are 1 to 127 letters, digits and dashes.")
 	}
 	return nil
+}
+
+// clip bounds request text echoed in messages and logs.
+func clip(s string) string {
+	const limit = 200
+	if len(s) <= limit {
+		return s
+	}
+	return strings.ToValidUTF8(s[:limit], "") + "…"
 }
 
 func (p *setParams) validate() *kvError {
@@ -105,15 +119,15 @@ func (st *store) set(name string, p setParams, now int64) (*version, string, *kv
 	defer st.mu.Unlock()
 	key := strings.ToLower(name)
 	s := st.secrets[key]
-	if s == nil && len(st.secrets) >= MaxSecrets {
-		return nil, "", quotaExceeded("The Key Vault emulator keeps at most 1000 secrets.")
+	if s == nil && len(st.secrets) >= st.maxSecrets {
+		return nil, "", quotaExceeded(fmt.Sprintf("The Key Vault emulator keeps at most %d secrets.", st.maxSecrets))
 	}
 	freed := 0
 	if s != nil && len(s.versions) >= MaxVersions {
 		freed = len(s.versions[0].value)
 	}
-	if st.bytes-freed+len(v.value) > MaxStoredBytes {
-		return nil, "", quotaExceeded("The Key Vault emulator keeps at most 64 MiB of secret values.")
+	if st.bytes-freed+len(v.value) > st.maxBytes {
+		return nil, "", quotaExceeded(fmt.Sprintf("The Key Vault emulator keeps at most %d bytes of secret values.", st.maxBytes))
 	}
 	if s == nil {
 		s = &secret{name: name}
@@ -173,15 +187,16 @@ func (st *store) list(after string, n int) ([]item, bool) {
 }
 
 // listVersions returns up to n versions of name, oldest first, that follow
-// the version after ("" to start), and whether more follow. A cursor
+// the version after ("" to start), the secret's name as first set, whether
+// more follow and whether the secret exists. A cursor
 // version that is no longer kept was older than every kept one (the oldest
 // go first), so the page starts at the oldest.
-func (st *store) listVersions(name, after string, n int) ([]item, bool, bool) {
+func (st *store) listVersions(name, after string, n int) ([]item, string, bool, bool) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	s := st.secrets[strings.ToLower(name)]
 	if s == nil {
-		return nil, false, false
+		return nil, "", false, false
 	}
 	i := 0
 	if after != "" {
@@ -193,7 +208,7 @@ func (st *store) listVersions(name, after string, n int) ([]item, bool, bool) {
 	for ; i < len(s.versions) && len(out) < n; i++ {
 		out = append(out, item{s.name, s.versions[i]})
 	}
-	return out, i < len(s.versions), true
+	return out, s.name, i < len(s.versions), true
 }
 
 func newVersionID() string {
