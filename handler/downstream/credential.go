@@ -105,19 +105,29 @@ type SecretSource interface {
 // DefaultSecretRefresh is how often rotating credentials read their source again.
 const DefaultSecretRefresh = 5 * time.Minute
 
-// RotatingSecret is a client secret read from src, read again every refresh
-// (0: 5 minutes) and at once after Entra refuses it, so a rotated secret is
-// used without a restart. While src cannot be read, the last value is kept.
-func RotatingSecret(src SecretSource, refresh time.Duration, log *slog.Logger) Credential {
-	return newRotating(src, refresh, log, "client secret from Key Vault", func(v string) (confidential.Credential, error) {
+// RotationOptions configure [RotatingSecret] and [RotatingCertificate].
+type RotationOptions struct {
+	// Refresh is how often the source is read again; 0 means 5 minutes.
+	Refresh time.Duration
+	// Logger: nil discards.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// RotatingSecret is a client secret read from src, read again every
+// refresh and at once after Entra refuses it, so a rotated secret is used
+// without a restart. While src cannot be read, the last value is kept.
+func RotatingSecret(src SecretSource, opts RotationOptions) Credential {
+	return newRotating(src, opts, "client secret from Key Vault", func(v string) (confidential.Credential, error) {
 		return confidential.NewCredFromSecret(v)
 	})
 }
 
-// RotatingCertificate is a PEM certificate and key read from src, as
+// RotatingCertificate is a PEM certificate and its key read from src, as
 // [RotatingSecret] (Key Vault keeps a certificate with its key as a secret).
-func RotatingCertificate(src SecretSource, refresh time.Duration, log *slog.Logger) Credential {
-	return newRotating(src, refresh, log, "certificate from Key Vault", func(v string) (confidential.Credential, error) {
+func RotatingCertificate(src SecretSource, opts RotationOptions) Credential {
+	return newRotating(src, opts, "certificate from Key Vault", func(v string) (confidential.Credential, error) {
 		certs, key, err := confidential.CertFromPEM([]byte(v), "")
 		if err != nil {
 			return confidential.Credential{}, err
@@ -141,14 +151,17 @@ type rotating struct {
 	stale   bool
 }
 
-func newRotating(src SecretSource, refresh time.Duration, log *slog.Logger, name string, build func(string) (confidential.Credential, error)) *rotating {
-	if refresh <= 0 {
-		refresh = DefaultSecretRefresh
+func newRotating(src SecretSource, opts RotationOptions, name string, build func(string) (confidential.Credential, error)) *rotating {
+	if opts.Refresh <= 0 {
+		opts.Refresh = DefaultSecretRefresh
 	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &rotating{src: src, refresh: refresh, log: log, name: name, build: build, now: time.Now}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &rotating{src: src, refresh: opts.Refresh, log: opts.Logger, name: name, build: build, now: opts.Now}
 }
 
 func (r *rotating) kind() string { return r.name }

@@ -1,0 +1,154 @@
+package downstream
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+
+	"github.com/handoff-dev/handoff/handler/secrets"
+)
+
+// Settings [CredentialFromEnv] reads.
+const (
+	EnvCredential      = "AZURE_API_CREDENTIAL"              // managed-identity | secret | keyvault-secret | certificate | keyvault-certificate
+	EnvClientSecret    = "AZURE_API_CLIENT_SECRET"           // for secret
+	EnvKeyVaultURL     = "AZURE_KEYVAULT_URL"                // for keyvault-*
+	EnvSecretName      = "AZURE_API_CLIENT_SECRET_NAME"      // keyvault-secret; default task-api-client-secret
+	EnvCertificateName = "AZURE_API_CLIENT_CERTIFICATE_NAME" // keyvault-certificate; default task-api-client-certificate
+	EnvCertificatePath = "AZURE_API_CLIENT_CERTIFICATE_PATH" // certificate: PEM with the certificate and its key
+	EnvSecretRefresh   = "AZURE_API_CREDENTIAL_REFRESH"      // keyvault-*: re-read interval, a Go duration; default 5m
+	EnvManagedIdentity = "AZURE_CLIENT_ID"                   // user-assigned managed identity (azidentity's convention)
+)
+
+// Credential modes.
+const (
+	ModeManagedIdentity     = "managed-identity"
+	ModeSecret              = "secret"
+	ModeKeyVaultSecret      = "keyvault-secret"
+	ModeCertificate         = "certificate"
+	ModeKeyVaultCertificate = "keyvault-certificate"
+)
+
+// minRefresh bounds how often a vault is read.
+const minRefresh = 10 * time.Second
+
+// EnvOptions are what [CredentialFromEnv] cannot read from the environment.
+type EnvOptions struct {
+	// Getenv reads settings; nil means os.Getenv. (azidentity's managed
+	// identity reads IDENTITY_ENDPOINT and the like from the real environment.)
+	Getenv func(string) string
+	// Transport for the managed identity and Key Vault; nil means azcore's.
+	Transport policy.Transporter
+	Logger    *slog.Logger
+	Now       func() time.Time
+}
+
+// CredentialFromEnv selects the app's credential from AZURE_API_CREDENTIAL,
+// or, when that is unset, from which settings are present (a secret, a
+// vault, a certificate file, in that order). It returns the credential and
+// the mode chosen. The managed identity modes use azidentity's
+// ManagedIdentityCredential, AZURE_CLIENT_ID naming a user-assigned one.
+func CredentialFromEnv(opts EnvOptions) (Credential, string, error) {
+	get := opts.Getenv
+	if get == nil {
+		get = os.Getenv
+	}
+	env := func(k string) string { return strings.TrimSpace(get(k)) }
+	mode := env(EnvCredential)
+	if mode == "" {
+		switch {
+		case env(EnvClientSecret) != "":
+			mode = ModeSecret
+		case env(EnvKeyVaultURL) != "":
+			mode = ModeKeyVaultSecret
+		case env(EnvCertificatePath) != "":
+			mode = ModeCertificate
+		default:
+			return nil, "", fmt.Errorf("downstream: no credential configured: set %s to %s (recommended in Azure), or set %s, or %s", EnvCredential, ModeManagedIdentity, EnvClientSecret, EnvKeyVaultURL)
+		}
+	}
+	rotation := RotationOptions{Logger: opts.Logger, Now: opts.Now}
+	if r := env(EnvSecretRefresh); r != "" {
+		d, err := time.ParseDuration(r)
+		if err != nil || d < minRefresh {
+			return nil, "", fmt.Errorf("downstream: %s=%q must be a duration of at least %s", EnvSecretRefresh, r, minRefresh)
+		}
+		rotation.Refresh = d
+	}
+	managedIdentity := func() (azcore.TokenCredential, error) {
+		o := &azidentity.ManagedIdentityCredentialOptions{}
+		if id := env(EnvManagedIdentity); id != "" {
+			o.ID = azidentity.ClientID(id)
+		}
+		if opts.Transport != nil {
+			o.Transport = opts.Transport
+		}
+		return azidentity.NewManagedIdentityCredential(o)
+	}
+	vaultSecret := func(nameVar, defaultName string) (secrets.Secret, error) {
+		u := env(EnvKeyVaultURL)
+		if u == "" {
+			return secrets.Secret{}, fmt.Errorf("downstream: %s=%s needs %s", EnvCredential, mode, EnvKeyVaultURL)
+		}
+		mi, err := managedIdentity()
+		if err != nil {
+			return secrets.Secret{}, err
+		}
+		v, err := secrets.NewVault(u, mi, secrets.Options{Transport: opts.Transport})
+		if err != nil {
+			return secrets.Secret{}, err
+		}
+		name := env(nameVar)
+		if name == "" {
+			name = defaultName
+		}
+		return v.Secret(name), nil
+	}
+
+	switch mode {
+	case ModeManagedIdentity:
+		mi, err := managedIdentity()
+		if err != nil {
+			return nil, "", err
+		}
+		return FederatedManagedIdentity(mi), mode, nil
+	case ModeSecret:
+		c, err := ClientSecret(env(EnvClientSecret))
+		if err != nil {
+			return nil, "", fmt.Errorf("downstream: %s=%s needs %s", EnvCredential, mode, EnvClientSecret)
+		}
+		return c, mode, nil
+	case ModeKeyVaultSecret:
+		s, err := vaultSecret(EnvSecretName, "task-api-client-secret")
+		if err != nil {
+			return nil, "", err
+		}
+		return RotatingSecret(s, rotation), mode, nil
+	case ModeCertificate:
+		path := env(EnvCertificatePath)
+		if path == "" {
+			return nil, "", fmt.Errorf("downstream: %s=%s needs %s", EnvCredential, mode, EnvCertificatePath)
+		}
+		pem, err := os.ReadFile(path)
+		if err != nil {
+			return nil, "", fmt.Errorf("downstream: %s: %w", EnvCertificatePath, err)
+		}
+		c, err := CertificateFromPEM(pem)
+		return c, mode, err
+	case ModeKeyVaultCertificate:
+		s, err := vaultSecret(EnvCertificateName, "task-api-client-certificate")
+		if err != nil {
+			return nil, "", err
+		}
+		return RotatingCertificate(s, rotation), mode, nil
+	}
+	return nil, "", errors.New("downstream: " + EnvCredential + "=" + mode + " is not one of " +
+		strings.Join([]string{ModeManagedIdentity, ModeSecret, ModeKeyVaultSecret, ModeCertificate, ModeKeyVaultCertificate}, ", "))
+}
