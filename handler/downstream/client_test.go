@@ -244,6 +244,31 @@ func TestOBOBounded(t *testing.T) {
 	}
 }
 
+// TestTenantClientCreatedOnce: concurrent first use of a tenant builds one
+// MSAL client, so the tenant's metadata is discovered once.
+func TestTenantClientCreatedOnce(t *testing.T) {
+	e := newEnv(t, entra.Config{})
+	c := e.client(t, nil, nil)
+	erin := e.user(t, entra.SecondTenantID, "erin@fabrikam.handoff.test")
+	e.srv.ResetStats()
+	var wg sync.WaitGroup
+	for i := range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := c.OnBehalfOf(context.Background(), e.signed(t, erin, i), notificationScope); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	st := e.srv.Stats()
+	if st.Requests[entra.EndpointDiscovery] != 1 || c.Stats().Tenants != 1 || st.Grants[entra.GrantOnBehalfOf] != 50 {
+		t.Errorf("discovery requests %d, tenant clients %d, OBO requests %d; want 1, 1, 50",
+			st.Requests[entra.EndpointDiscovery], c.Stats().Tenants, st.Grants[entra.GrantOnBehalfOf])
+	}
+}
+
 func TestTenantClientsBounded(t *testing.T) {
 	e := newEnv(t, entra.Config{})
 	c := e.client(t, nil, func(cfg *downstream.Config) { cfg.MaxTenants = 1 })
