@@ -2,8 +2,9 @@
 GO       ?= go
 STATE    ?= .state
 ADDR     ?= 127.0.0.1:7070
+APPS     ?= task notification audit
 
-.PHONY: run test fmt-check vet staticcheck unit fuzz bench build clean
+.PHONY: run test fmt-check vet staticcheck unit fuzz bench build package clean
 
 ## run: start the local Entra ID emulator (later: the whole stack) in the foreground.
 run:
@@ -36,9 +37,15 @@ bench:
 	@awk '/^BenchmarkValidate-/{v+=$$3;nv++} /^BenchmarkRSAVerify-/{r+=$$3;nr++} \
 	  END{printf "validate %.0f ns/op, bare RSA verify %.0f ns/op, ratio %.2f\n", v/nv, r/nr, (v/nv)/(r/nr)}' /tmp/handoff-bench.txt
 
-## build: the binaries for this platform, in bin/.
+## build: the binaries for this platform, in bin/: the three apps' handlers and the commands.
 build:
 	$(GO) build -o bin/ ./cmd/...
+	@for app in $(APPS); do echo "$(GO) build -o bin/$$app ./functions/$$app"; \
+	  $(GO) build -o bin/$$app ./functions/$$app || exit 1; done
+
+## package: each app as a Linux zip for zip deployment: dist/<app>.zip (and the tree in dist/<app>/).
+package:
+	$(GO) run ./cmd/funcpack -out dist $(APPS)
 
 clean:
 	rm -rf bin dist

@@ -8,6 +8,7 @@ require (
 	github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets v1.5.1
 	github.com/AzureAD/microsoft-authentication-library-for-go v1.10.1
 	github.com/lestrrat-go/jwx/v2 v2.1.7
+	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
 )
 
 require (

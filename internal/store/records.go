@@ -1,0 +1,199 @@
+package store
+
+// Helpers every backend shares, so that they validate, name and page records
+// alike (the storetest suite holds them to it).
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// idBytes is the size of record ids and ETags: 128 random bits.
+const idBytes = 16
+
+// newID returns a record id: 128 bits from crypto/rand as 32 lowercase hex
+// digits.
+func newID() string {
+	var b [idBytes]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (it crashes the program instead)
+	return hex.EncodeToString(b[:])
+}
+
+// newETag returns a fresh strong HTTP entity tag: a quoted random value.
+func newETag() string {
+	return `"` + newID() + `"`
+}
+
+// isID reports whether s has the form newID returns.
+func isID(s string) bool {
+	if len(s) != 2*idBytes {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// timePrecision is the resolution of stored times. Every time the store
+// returns is in UTC and truncated to it, so a read returns exactly what the
+// write returned.
+const timePrecision = time.Microsecond
+
+// now returns the current time as the store keeps it.
+func now() time.Time { return normTime(time.Now()) }
+
+// normTime returns t as the store keeps it: UTC, truncated to timePrecision,
+// without a monotonic clock reading.
+func normTime(t time.Time) time.Time { return t.UTC().Truncate(timePrecision) }
+
+// normTimeOrNow is normTime(t), or now() if t is the zero time. A time
+// outside the years 1970 to 9999 is invalid (field names it in the message).
+func normTimeOrNow(field string, t time.Time) (time.Time, error) {
+	if t.IsZero() {
+		return now(), nil
+	}
+	t = normTime(t)
+	if y := t.Year(); y < 1970 || y > 9999 {
+		return time.Time{}, invalidf("%s %s is outside the years 1970 to 9999", field, t.Format(time.RFC3339))
+	}
+	return t, nil
+}
+
+// invalidf returns an error wrapping ErrInvalid.
+func invalidf(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)
+}
+
+// requireID checks that a required identifier (tenant id, user oid, event
+// id) is not empty or blank.
+func requireID(name, v string) error {
+	if strings.TrimSpace(v) == "" {
+		return invalidf("%s is required", name)
+	}
+	return nil
+}
+
+// normTitle returns the title as stored: without leading and trailing white
+// space, 1 to MaxTitleLength characters (runes) of valid UTF-8.
+func normTitle(title string) (string, error) {
+	t := strings.TrimSpace(title)
+	if !utf8.ValidString(t) {
+		return "", invalidf("title is not valid UTF-8")
+	}
+	switch n := utf8.RuneCountInString(t); {
+	case n == 0:
+		return "", invalidf("title is required (and must not be blank)")
+	case n > MaxTitleLength:
+		return "", invalidf("title is %d characters long, at most %d are allowed", n, MaxTitleLength)
+	}
+	return t, nil
+}
+
+// checkDescription checks that a description is valid UTF-8 of at most
+// MaxDescriptionLength characters (runes). It may be empty.
+func checkDescription(d string) error {
+	if !utf8.ValidString(d) {
+		return invalidf("description is not valid UTF-8")
+	}
+	if n := utf8.RuneCountInString(d); n > MaxDescriptionLength {
+		return invalidf("description is %d characters long, at most %d are allowed", n, MaxDescriptionLength)
+	}
+	return nil
+}
+
+// normTask validates a task to be created and returns it with the fields
+// the store sets (ID, ETag, times) filled in.
+func normTask(t Task) (Task, error) {
+	if err := requireID("tenant id", t.TenantID); err != nil {
+		return Task{}, err
+	}
+	title, err := normTitle(t.Title)
+	if err != nil {
+		return Task{}, err
+	}
+	if err := checkDescription(t.Description); err != nil {
+		return Task{}, err
+	}
+	t.Title = title
+	t.ID = newID()
+	t.ETag = newETag()
+	t.CreatedAt = now()
+	t.UpdatedAt = t.CreatedAt
+	return t, nil
+}
+
+// normPatch validates a patch and returns it with the title normalised.
+func normPatch(p TaskPatch) (TaskPatch, error) {
+	if p.Title != nil {
+		title, err := normTitle(*p.Title)
+		if err != nil {
+			return TaskPatch{}, err
+		}
+		p.Title = &title
+	}
+	return p, nil
+}
+
+// pageSize returns the page size a listing asked for with limit: 0 means
+// DefaultPageSize, more than MaxPageSize means MaxPageSize, less than 0 is
+// invalid.
+func pageSize(limit int) (int, error) {
+	switch {
+	case limit < 0:
+		return 0, invalidf("page size %d is negative", limit)
+	case limit == 0:
+		return DefaultPageSize, nil
+	case limit > MaxPageSize:
+		return MaxPageSize, nil
+	}
+	return limit, nil
+}
+
+// cursor is the position after which a listing continues: the sort key
+// (time, id) of the last record of the previous page. Listings are ordered
+// by time descending, then id descending.
+type cursor struct {
+	at time.Time
+	id string
+}
+
+// cursorVersion prefixes the encoded cursor so its format can change.
+const cursorVersion = "1"
+
+// encodeCursor returns the opaque cursor continuing after (at, id).
+func encodeCursor(at time.Time, id string) string {
+	raw := cursorVersion + "." + strconv.FormatInt(at.UnixMicro(), 10) + "." + id
+	return base64.RawURLEncoding.EncodeToString([]byte(raw))
+}
+
+// decodeCursor parses a cursor encodeCursor returned; "" is the first page
+// (ok false). Anything else is invalid.
+func decodeCursor(s string) (c cursor, ok bool, err error) {
+	if s == "" {
+		return cursor{}, false, nil
+	}
+	bad := invalidf("malformed page cursor")
+	raw, derr := base64.RawURLEncoding.DecodeString(s)
+	if derr != nil {
+		return cursor{}, false, bad
+	}
+	parts := strings.Split(string(raw), ".")
+	if len(parts) != 3 || parts[0] != cursorVersion || !isID(parts[2]) {
+		return cursor{}, false, bad
+	}
+	us, perr := strconv.ParseInt(parts[1], 10, 64)
+	if perr != nil {
+		return cursor{}, false, bad
+	}
+	return cursor{at: time.UnixMicro(us).UTC(), id: parts[2]}, true, nil
+}

@@ -1,0 +1,372 @@
+package store_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/handoff-dev/handoff/internal/store"
+	"github.com/handoff-dev/handoff/internal/store/storetest"
+)
+
+func openSQLite(t *testing.T, path string) *store.SQLite {
+	t.Helper()
+	s, err := store.OpenSQLite(path)
+	if err != nil {
+		t.Fatalf("OpenSQLite(%s): %v", path, err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return s
+}
+
+func TestSQLiteContract(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T) store.Store {
+		return openSQLite(t, filepath.Join(t.TempDir(), "handoff.db"))
+	})
+}
+
+func TestSQLiteMemoryContract(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T) store.Store {
+		return openSQLite(t, ":memory:")
+	})
+}
+
+// TestSQLiteSharedContract runs the suite's subtests in parallel on one
+// store, as a shared backend would.
+func TestSQLiteSharedContract(t *testing.T) {
+	t.Parallel()
+	s := openSQLite(t, filepath.Join(t.TempDir(), "shared.db"))
+	storetest.Run(t, func(*testing.T) store.Store { return s })
+}
+
+func TestSQLiteReopen(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "reopen.db")
+	s, err := store.OpenSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, err := s.CreateTask(ctx, store.Task{TenantID: "t1", Title: "survives", Description: "d", CreatedBy: "u1", CreatedByName: "U"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, err = s.UpdateTask(ctx, "t1", task.ID, task.ETag, store.TaskPatch{Completed: new(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.AddNotification(ctx, store.Notification{Event: "e", TenantID: "t1", UserOID: "u1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, _, err := s.AppendAudit(ctx, store.AuditEntry{EventID: "ev1", Action: "a", TenantID: "t1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = openSQLite(t, path)
+	got, err := s.GetTask(ctx, "t1", task.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != task {
+		t.Errorf("after reopen: %+v, want %+v", got, task)
+	}
+	ns, err := s.ListNotifications(ctx, "t1", "u1", 0, "")
+	if err != nil || len(ns.Items) != 1 || ns.Items[0] != n {
+		t.Errorf("notifications after reopen: %+v, %v; want [%+v]", ns.Items, err, n)
+	}
+	again, created, err := s.AppendAudit(ctx, store.AuditEntry{EventID: "ev1", Action: "b", TenantID: "t1"})
+	if err != nil || created || again != e {
+		t.Errorf("AppendAudit(same event) after reopen: %+v, %v, %v; want %+v, not created", again, created, err, e)
+	}
+	// The old ETag still guards the task.
+	if _, err := s.UpdateTask(ctx, "t1", task.ID, `"stale"`, store.TaskPatch{}); !errors.Is(err, store.ErrPreconditionFailed) {
+		t.Errorf("UpdateTask(stale ETag) after reopen: %v", err)
+	}
+}
+
+func TestSQLiteClosed(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s, err := store.OpenSQLite(filepath.Join(t.TempDir(), "closed.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, err := s.CreateTask(ctx, store.Task{TenantID: "t1", Title: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	ops := map[string]func() error{
+		"CreateTask": func() error { _, err := s.CreateTask(ctx, store.Task{TenantID: "t1", Title: "x"}); return err },
+		"GetTask":    func() error { _, err := s.GetTask(ctx, "t1", task.ID); return err },
+		"ListTasks":  func() error { _, err := s.ListTasks(ctx, "t1", 0, ""); return err },
+		"UpdateTask": func() error { _, err := s.UpdateTask(ctx, "t1", task.ID, "", store.TaskPatch{}); return err },
+		"UpdateTask(If-Match)": func() error {
+			_, err := s.UpdateTask(ctx, "t1", task.ID, task.ETag, store.TaskPatch{})
+			return err
+		},
+		"DeleteTask":           func() error { return s.DeleteTask(ctx, "t1", task.ID, "") },
+		"DeleteTask(If-Match)": func() error { return s.DeleteTask(ctx, "t1", task.ID, `"other"`) },
+		"AddNotification": func() error {
+			_, err := s.AddNotification(ctx, store.Notification{TenantID: "t1", UserOID: "u"})
+			return err
+		},
+		"ListNotifications": func() error { _, err := s.ListNotifications(ctx, "t1", "u", 0, ""); return err },
+		"AppendAudit": func() error {
+			_, _, err := s.AppendAudit(ctx, store.AuditEntry{EventID: "e", TenantID: "t1"})
+			return err
+		},
+		"ListAudit": func() error { _, err := s.ListAudit(ctx, "", 0, ""); return err },
+	}
+	for name, op := range ops {
+		err := op()
+		if !errors.Is(err, store.ErrUnavailable) {
+			t.Errorf("%s on a closed store: %v, want ErrUnavailable", name, err)
+		}
+		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrPreconditionFailed) {
+			t.Errorf("%s on a closed store: %v, want no answer about the record", name, err)
+		}
+	}
+}
+
+// TestSQLiteLocked holds the write lock from another connection (as
+// another process would) past the busy timeout: writes fail with
+// ErrUnavailable, and succeed once the lock is released within it.
+func TestSQLiteLocked(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "locked.db")
+	s, err := store.OpenSQLiteBusyTimeout(path, 100*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+
+	other, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = other.Close() })
+	conn, err := other.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conn.Close() }()
+	if _, err := conn.ExecContext(ctx, "BEGIN EXCLUSIVE"); err != nil {
+		t.Fatal(err)
+	}
+
+	start := time.Now()
+	_, err = s.CreateTask(ctx, store.Task{TenantID: "t1", Title: "blocked"})
+	if !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("CreateTask while locked: %v, want ErrUnavailable", err)
+	}
+	if d := time.Since(start); d < 90*time.Millisecond {
+		t.Errorf("CreateTask gave up after %v, before the busy timeout", d)
+	}
+	_, _, err = s.AppendAudit(ctx, store.AuditEntry{EventID: "e1", TenantID: "t1"})
+	if !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("AppendAudit while locked: %v, want ErrUnavailable", err)
+	}
+
+	// Released within the busy timeout: the write waits and succeeds.
+	go func() {
+		time.Sleep(30 * time.Millisecond)
+		_, _ = conn.ExecContext(context.Background(), "COMMIT")
+	}()
+	if _, err := s.CreateTask(ctx, store.Task{TenantID: "t1", Title: "waited"}); err != nil {
+		t.Fatalf("CreateTask after the lock is released: %v", err)
+	}
+}
+
+// TestSQLiteTwoStores writes to one file from two stores at once (two
+// processes, as far as SQLite can tell): the busy timeout lets them take
+// turns, and audit idempotency holds across them.
+func TestSQLiteTwoStores(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "two.db")
+	stores := []*store.SQLite{openSQLite(t, path), openSQLite(t, path)}
+	const perStore = 40
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		created int
+	)
+	for i, s := range stores {
+		wg.Go(func() {
+			for j := range perStore {
+				if _, err := s.CreateTask(ctx, store.Task{TenantID: "t1", Title: fmt.Sprintf("s%d-%d", i, j)}); err != nil {
+					t.Errorf("store %d CreateTask: %v", i, err)
+					return
+				}
+				_, c, err := s.AppendAudit(ctx, store.AuditEntry{EventID: fmt.Sprintf("ev-%d", j), TenantID: "t1"})
+				if err != nil {
+					t.Errorf("store %d AppendAudit: %v", i, err)
+					return
+				}
+				if c {
+					mu.Lock()
+					created++
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if created != perStore {
+		t.Errorf("%d audit entries created for %d event ids", created, perStore)
+	}
+	for i, s := range stores {
+		var n int
+		cursor := ""
+		for {
+			p, err := s.ListTasks(ctx, "t1", store.MaxPageSize, cursor)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += len(p.Items)
+			if cursor = p.Next; cursor == "" {
+				break
+			}
+		}
+		if n != 2*perStore {
+			t.Errorf("store %d lists %d tasks, want %d", i, n, 2*perStore)
+		}
+	}
+}
+
+func TestSQLiteSettings(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dir := filepath.Join(t.TempDir(), "data", "nested")
+	path := filepath.Join(dir, "settings.db")
+	s := openSQLite(t, path)
+	db := s.DB()
+
+	var mode string
+	var fk, version, busy int
+	for _, q := range []struct {
+		pragma string
+		dst    any
+	}{
+		{"journal_mode", &mode}, {"foreign_keys", &fk}, {"user_version", &version}, {"busy_timeout", &busy},
+	} {
+		if err := db.QueryRowContext(ctx, "PRAGMA "+q.pragma).Scan(q.dst); err != nil {
+			t.Fatalf("PRAGMA %s: %v", q.pragma, err)
+		}
+	}
+	if !strings.EqualFold(mode, "wal") || fk != 1 || version != store.SchemaVersion || busy != 5000 {
+		t.Errorf("journal_mode %s, foreign_keys %d, user_version %d, busy_timeout %d; want wal, 1, %d, 5000",
+			mode, fk, version, busy, store.SchemaVersion)
+	}
+	if got := db.Stats().MaxOpenConnections; got != 1 {
+		t.Errorf("MaxOpenConnections %d, want 1 (writes serialized)", got)
+	}
+
+	if runtime.GOOS != "windows" {
+		for p, want := range map[string]os.FileMode{dir: 0o700, filepath.Dir(dir): 0o700, path: 0o600} {
+			fi, err := os.Stat(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := fi.Mode().Perm(); got != want {
+				t.Errorf("%s: mode %v, want %v", p, got, want)
+			}
+		}
+		if _, err := s.CreateTask(ctx, store.Task{TenantID: "t", Title: "x"}); err != nil {
+			t.Fatal(err)
+		}
+		if fi, err := os.Stat(path + "-wal"); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("WAL file: %v, %v; want mode 0600", fi, err)
+		}
+	}
+}
+
+// TestSQLitePathCharacters opens a database whose path holds characters of
+// URI syntax.
+func TestSQLitePathCharacters(t *testing.T) {
+	t.Parallel()
+	if runtime.GOOS == "windows" {
+		t.Skip("'?' is not allowed in Windows file names")
+	}
+	path := filepath.Join(t.TempDir(), "we?ird #dir %41", "db?x=1#frag")
+	s := openSQLite(t, path)
+	if _, err := s.CreateTask(t.Context(), store.Task{TenantID: "t", Title: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Errorf("database not at its path: %v", err)
+	}
+}
+
+func TestSQLiteNewerSchemaRefused(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "newer.db")
+	s, err := store.OpenSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DB().ExecContext(t.Context(), fmt.Sprintf("PRAGMA user_version = %d", store.SchemaVersion+1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := store.OpenSQLite(path); err == nil {
+		_ = s.Close()
+		t.Fatal("OpenSQLite opened a database of a newer schema version")
+	}
+}
+
+func TestSQLiteOpenErrors(t *testing.T) {
+	t.Parallel()
+	if _, err := store.OpenSQLite(""); err == nil {
+		t.Error(`OpenSQLite("") succeeded`)
+	}
+	notDB := filepath.Join(t.TempDir(), "not.db")
+	if err := os.WriteFile(notDB, []byte(strings.Repeat("not a database\n", 100)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := store.OpenSQLite(notDB); err == nil {
+		_ = s.Close()
+		t.Error("OpenSQLite opened a file that is not a database")
+	} else if !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("OpenSQLite(not a database): %v, want ErrUnavailable", err)
+	}
+}
+
+func TestSQLiteCanceledContext(t *testing.T) {
+	t.Parallel()
+	s := openSQLite(t, ":memory:")
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err := s.CreateTask(ctx, store.Task{TenantID: "t", Title: "x"})
+	if !errors.Is(err, store.ErrUnavailable) || !errors.Is(err, context.Canceled) {
+		t.Errorf("CreateTask(canceled context): %v, want ErrUnavailable and context.Canceled", err)
+	}
+}

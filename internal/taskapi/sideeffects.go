@@ -1,0 +1,181 @@
+package taskapi
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+
+	"github.com/handoff-dev/handoff/handler/downstream"
+	"github.com/handoff-dev/handoff/handler/entraauth"
+	"github.com/handoff-dev/handoff/internal/store"
+)
+
+// Statuses of the side effects, as responses report them.
+const (
+	NotificationSent   = "sent"
+	NotificationFailed = "failed"
+	AuditLogged        = "logged"
+	AuditFailed        = "failed"
+)
+
+// Failure reasons, machine-readable for a SPA to act on.
+const (
+	ReasonConsentRequired     = "consent_required"     // an admin must consent; Challenge offers the consent step
+	ReasonInteractionRequired = "interaction_required" // the user must sign in again (MFA, claims)
+	ReasonTimeout             = "timeout"              // the deadline passed
+	ReasonUnavailable         = "unavailable"          // the service or the token endpoint is down
+	ReasonRejected            = "rejected"             // the service refused the call
+	ReasonInvalidToken        = "invalid_token"        // the user's token could not be exchanged
+	ReasonConfiguration       = "configuration"        // the Task API's own credential was refused
+)
+
+// Failure says why a side effect failed.
+type Failure struct {
+	Reason string `json:"reason"`
+	Detail string `json:"detail"`
+	// Status is the downstream service's HTTP status, when it answered.
+	Status int `json:"status,omitempty"`
+	// For consent_required and interaction_required: the downstream scopes,
+	// Entra's claims challenge, and the WWW-Authenticate a SPA can hand MSAL.
+	Scopes    []string `json:"scopes,omitempty"`
+	Claims    string   `json:"claims,omitempty"`
+	Challenge string   `json:"challenge,omitempty"`
+}
+
+// maxDownstreamBody bounds what is read of a downstream answer.
+const maxDownstreamBody = 64 << 10
+
+// sideEffects notifies (when notifyEvent is set) and audits, in parallel,
+// under one deadline that the caller going away does not cut short.
+func (a *App) sideEffects(reqCtx context.Context, id *entraauth.Identity, notifyEvent, auditAction string, t store.Task, notify bool) (nStatus string, nFail *Failure, aStatus string, aFail *Failure) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(reqCtx), a.cfg.DownstreamTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	if notify {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			nFail = a.notify(ctx, id, notifyEvent, t)
+			nStatus = NotificationSent
+			if nFail != nil {
+				nStatus = NotificationFailed
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		aFail = a.audit(ctx, id, auditAction, t)
+		aStatus = AuditLogged
+		if aFail != nil {
+			aStatus = AuditFailed
+		}
+	}()
+	wg.Wait()
+	return nStatus, nFail, aStatus, aFail
+}
+
+// notify calls the Notification Service On-Behalf-Of the user.
+func (a *App) notify(ctx context.Context, id *entraauth.Identity, event string, t store.Task) *Failure {
+	tok, err := a.tokens.OnBehalfOf(ctx, id, a.cfg.Notification.Scope)
+	if err != nil {
+		f := a.tokenFailure(ctx, id, err)
+		a.log.Warn("notification: no token", "reason", f.Reason, "tenant", id.TenantID, "error", err.Error())
+		return f
+	}
+	body := map[string]string{"event": event, "task_title": t.Title}
+	if f := a.post(ctx, a.cfg.Notification.URL+"/api/notify", tok, body); f != nil {
+		a.log.Warn("notification: failed", "reason", f.Reason, "status", f.Status, "detail", f.Detail)
+		return f
+	}
+	return nil
+}
+
+// audit calls the Audit Service as the Task API itself.
+func (a *App) audit(ctx context.Context, id *entraauth.Identity, action string, t store.Task) *Failure {
+	tok, err := a.tokens.AppToken(ctx, a.cfg.Audit.Scope)
+	if err != nil {
+		f := a.tokenFailure(ctx, id, err)
+		a.log.Warn("audit: no token", "reason", f.Reason, "error", err.Error())
+		return f
+	}
+	body := map[string]string{"event_id": newEventID(), "action": action, "resource_id": t.ID, "actor": id.ObjectID, "tenant_id": id.TenantID}
+	if f := a.post(ctx, a.cfg.Audit.URL+"/api/audit", tok, body); f != nil {
+		a.log.Warn("audit: failed", "reason", f.Reason, "status", f.Status, "detail", f.Detail, "event_id", body["event_id"])
+		return f
+	}
+	return nil
+}
+
+// tokenFailure explains a token acquisition error.
+func (a *App) tokenFailure(ctx context.Context, id *entraauth.Identity, err error) *Failure {
+	if challenge, ok := downstream.Challenge(err, a.cfg.Authority, id.TenantID, a.cfg.ClientID); ok {
+		var cr *downstream.ConsentRequiredError
+		if errors.As(err, &cr) {
+			return &Failure{Reason: ReasonConsentRequired, Detail: "consent for the downstream API is missing in your tenant",
+				Scopes: cr.Scopes, Claims: cr.Claims, Challenge: challenge}
+		}
+		var ir *downstream.InteractionRequiredError
+		errors.As(err, &ir)
+		return &Failure{Reason: ReasonInteractionRequired, Detail: "sign in again to continue",
+			Scopes: ir.Scopes, Claims: ir.Claims, Challenge: challenge}
+	}
+	var ia *downstream.InvalidAssertionError
+	var ce *downstream.CredentialError
+	switch {
+	case ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded):
+		return &Failure{Reason: ReasonTimeout, Detail: "the token request did not finish within the deadline"}
+	case errors.As(err, &ia):
+		return &Failure{Reason: ReasonInvalidToken, Detail: "your token could not be exchanged; sign in again"}
+	case errors.As(err, &ce):
+		return &Failure{Reason: ReasonConfiguration, Detail: "the Task API's credential was refused; its log names the fix"}
+	case errors.Is(err, downstream.ErrTransient):
+		return &Failure{Reason: ReasonUnavailable, Detail: "the token endpoint is unavailable"}
+	}
+	return &Failure{Reason: ReasonUnavailable, Detail: "no token for the downstream API"}
+}
+
+// post sends body as JSON with the token and reads the answer.
+func (a *App) post(ctx context.Context, url string, tok downstream.Token, body any) *Failure {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return &Failure{Reason: ReasonRejected, Detail: err.Error()}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
+	if err != nil {
+		return &Failure{Reason: ReasonUnavailable, Detail: "bad downstream URL"}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	tok.SetAuthHeader(req)
+	resp, err := a.hc.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return &Failure{Reason: ReasonTimeout, Detail: "the service did not answer within the deadline"}
+		}
+		return &Failure{Reason: ReasonUnavailable, Detail: "the service could not be reached"}
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDownstreamBody))
+	switch {
+	case resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusCreated:
+		return nil
+	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests:
+		return &Failure{Reason: ReasonUnavailable, Status: resp.StatusCode, Detail: fmt.Sprintf("the service answered %d", resp.StatusCode)}
+	}
+	return &Failure{Reason: ReasonRejected, Status: resp.StatusCode, Detail: fmt.Sprintf("the service refused the call (%d)", resp.StatusCode)}
+}
+
+// newEventID is a random UUID (v4), the audit entry's idempotency key.
+func newEventID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = (b[6] & 0x0f) | 0x40
+	b[8] = (b[8] & 0x3f) | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}

@@ -1,0 +1,276 @@
+// Package taskapi is the Task API: a multi-tenant task list for users of
+// the allowed tenants, with roles Admin, Editor and Reader from the token.
+// Creating a task notifies the user through the Notification Service
+// (On-Behalf-Of the user) and audits the change through the Audit Service
+// (as the Task API itself), in parallel, under one deadline; neither can
+// fail the create, and the response says how each went.
+package taskapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/handoff-dev/handoff/handler/downstream"
+	"github.com/handoff-dev/handoff/handler/entraauth"
+	"github.com/handoff-dev/handoff/handler/funcapp"
+	"github.com/handoff-dev/handoff/handler/problem"
+	"github.com/handoff-dev/handoff/internal/appconfig"
+	"github.com/handoff-dev/handoff/internal/store"
+	"github.com/handoff-dev/handoff/internal/web"
+)
+
+// Scope and roles the Task API checks.
+const (
+	ScopeAccessAsUser = "access_as_user"
+	RoleAdmin         = "Admin"
+	RoleEditor        = "Editor"
+	RoleReader        = "Reader"
+)
+
+// DefaultDownstreamTimeout is the one deadline of a write's notification
+// and audit calls together.
+const DefaultDownstreamTimeout = 3 * time.Second
+
+// Config is the Task API's configuration.
+type Config struct {
+	Authority         string
+	HomeTenantID      string
+	ClientID          string
+	TenantIDs         []string
+	AllowAnyTenant    bool
+	Notification      Downstream
+	Audit             Downstream
+	DownstreamTimeout time.Duration
+	OBOCacheSize      int
+	MaxTenantClients  int
+	DataDir           string
+	HTTPClient        *http.Client // outbound: authority, Key Vault, downstream services
+}
+
+// Downstream is a service the Task API calls.
+type Downstream struct {
+	ClientID string
+	URL      string // base URL, e.g. http://127.0.0.1:7072
+	Scope    string // default {ClientID}/.default
+}
+
+// ConfigFromEnv reads the settings listed in Settings (the credential's
+// are read by downstream.CredentialFromEnv).
+func ConfigFromEnv(getenv func(string) string) (Config, error) {
+	e := appconfig.New(getenv)
+	c := Config{
+		Authority:         entraauth.DefaultAuthority,
+		HomeTenantID:      e.GUID("AZURE_HOME_TENANT_ID"),
+		ClientID:          e.GUID("AZURE_API_CLIENT_ID"),
+		Notification:      Downstream{ClientID: e.GUID("AZURE_NOTIFICATION_CLIENT_ID"), URL: e.URL("NOTIFICATION_URL"), Scope: e.String("NOTIFICATION_SCOPE")},
+		Audit:             Downstream{ClientID: e.GUID("AZURE_AUDIT_CLIENT_ID"), URL: e.URL("AUDIT_URL"), Scope: e.String("AUDIT_SCOPE")},
+		DownstreamTimeout: e.Duration("DOWNSTREAM_TIMEOUT", DefaultDownstreamTimeout, 100*time.Millisecond, 30*time.Second),
+		OBOCacheSize:      e.Int("OBO_CACHE_SIZE", downstream.DefaultOBOCacheSize, 1, 1_000_000),
+		MaxTenantClients:  e.Int("MAX_TENANT_CLIENTS", downstream.DefaultMaxTenants, 1, 100_000),
+		DataDir:           e.String("DATA_DIR"),
+		HTTPClient:        e.HTTPClient(30 * time.Second),
+	}
+	c.TenantIDs, c.AllowAnyTenant = e.Tenants(c.HomeTenantID)
+	if a := e.String("AZURE_AUTHORITY_HOST"); a != "" {
+		c.Authority = strings.TrimSuffix(a, "/")
+	}
+	for _, d := range []*Downstream{&c.Notification, &c.Audit} {
+		if d.Scope == "" {
+			d.Scope = d.ClientID + "/.default"
+		}
+	}
+	if c.DataDir == "" {
+		c.DataDir = ".data"
+	}
+	return c, e.Err()
+}
+
+// App serves the Task API.
+type App struct {
+	cfg    Config
+	log    *slog.Logger
+	tasks  store.Tasks
+	tokens *downstream.Client
+	hc     *http.Client
+	router *funcapp.Router
+}
+
+// New builds the Task API from its configuration, its store and its token
+// client (one per process). It does no I/O.
+func New(ctx context.Context, cfg Config, tasks store.Tasks, tokens *downstream.Client, log *slog.Logger) (*App, error) {
+	if cfg.DownstreamTimeout <= 0 {
+		cfg.DownstreamTimeout = DefaultDownstreamTimeout
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = downstream.NewHTTPClient()
+	}
+	v, err := entraauth.New(ctx, cfg.Authority, entraauth.Config{
+		ClientID: cfg.ClientID, TenantIDs: cfg.TenantIDs, AllowAnyTenant: cfg.AllowAnyTenant,
+		HTTPClient: cfg.HTTPClient, Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a := &App{cfg: cfg, log: log, tasks: tasks, tokens: tokens, hc: cfg.HTTPClient, router: funcapp.NewRouter()}
+	user := entraauth.Scopes(ScopeAccessAsUser)
+	anyRole := entraauth.UserRoles(RoleAdmin, RoleEditor, RoleReader)
+	writer := entraauth.UserRoles(RoleAdmin, RoleEditor)
+	admin := entraauth.UserRoles(RoleAdmin)
+	a.router.Handle("GET", "/api/tasks", v.Protect(http.HandlerFunc(a.list), user, anyRole))
+	a.router.Handle("POST", "/api/tasks", v.Protect(http.HandlerFunc(a.create), user, writer))
+	a.router.Handle("GET", "/api/tasks/{id}", v.Protect(http.HandlerFunc(a.get), user, anyRole))
+	a.router.Handle("PATCH", "/api/tasks/{id}", v.Protect(http.HandlerFunc(a.update), user, writer))
+	a.router.Handle("DELETE", "/api/tasks/{id}", v.Protect(http.HandlerFunc(a.delete), user, admin))
+	a.router.Handle("GET", "/api/me", v.Protect(http.HandlerFunc(a.me), user))
+	return a, nil
+}
+
+// Handler is the Task API's router.
+func (a *App) Handler() *funcapp.Router { return a.router }
+
+// taskResponse is a task with how its side effects went.
+type taskResponse struct {
+	store.Task
+	NotificationStatus  string   `json:"notification_status,omitempty"`
+	NotificationFailure *Failure `json:"notification_failure,omitempty"`
+	AuditStatus         string   `json:"audit_status,omitempty"`
+	AuditFailure        *Failure `json:"audit_failure,omitempty"`
+}
+
+type createRequest struct {
+	Title       string `json:"title"`
+	Description string `json:"description"`
+}
+
+type updateRequest struct {
+	Title     *string `json:"title"`
+	Completed *bool   `json:"completed"`
+}
+
+func validTitle(w http.ResponseWriter, title string) bool {
+	if n := utf8.RuneCountInString(strings.TrimSpace(title)); n < 1 || n > store.MaxTitleLength {
+		problem.Error(w, http.StatusBadRequest, "title must be 1 to 200 characters")
+		return false
+	}
+	return true
+}
+
+func (a *App) create(w http.ResponseWriter, r *http.Request) {
+	id, _ := entraauth.FromContext(r.Context())
+	var req createRequest
+	if !web.DecodeJSON(w, r, &req) || !validTitle(w, req.Title) {
+		return
+	}
+	if utf8.RuneCountInString(req.Description) > store.MaxDescriptionLength {
+		problem.Error(w, http.StatusBadRequest, "description must be at most 2000 characters")
+		return
+	}
+	t, err := a.tasks.CreateTask(r.Context(), store.Task{
+		TenantID: id.TenantID, Title: strings.TrimSpace(req.Title), Description: req.Description,
+		CreatedBy: id.ObjectID, CreatedByName: id.Name,
+	})
+	if err != nil {
+		a.log.Error("task: create failed", "tenant", id.TenantID, "error", err.Error())
+		web.StoreError(w, err)
+		return
+	}
+	resp := taskResponse{Task: t}
+	resp.NotificationStatus, resp.NotificationFailure, resp.AuditStatus, resp.AuditFailure =
+		a.sideEffects(r.Context(), id, "task_created", "task.created", t, true)
+	w.Header().Set("ETag", t.ETag)
+	w.Header().Set("Location", "/api/tasks/"+t.ID)
+	web.WriteJSON(w, http.StatusCreated, resp)
+}
+
+func (a *App) update(w http.ResponseWriter, r *http.Request) {
+	id, _ := entraauth.FromContext(r.Context())
+	var req updateRequest
+	if !web.DecodeJSON(w, r, &req) {
+		return
+	}
+	if req.Title == nil && req.Completed == nil {
+		problem.Error(w, http.StatusBadRequest, "send title, completed or both")
+		return
+	}
+	if req.Title != nil {
+		if !validTitle(w, *req.Title) {
+			return
+		}
+		trimmed := strings.TrimSpace(*req.Title)
+		req.Title = &trimmed
+	}
+	t, err := a.tasks.UpdateTask(r.Context(), id.TenantID, r.PathValue("id"), ifMatch(r), store.TaskPatch{Title: req.Title, Completed: req.Completed})
+	if err != nil {
+		web.StoreError(w, err)
+		return
+	}
+	resp := taskResponse{Task: t}
+	_, _, resp.AuditStatus, resp.AuditFailure = a.sideEffects(r.Context(), id, "", "task.updated", t, false)
+	w.Header().Set("ETag", t.ETag)
+	web.WriteJSON(w, http.StatusOK, resp)
+}
+
+func (a *App) delete(w http.ResponseWriter, r *http.Request) {
+	id, _ := entraauth.FromContext(r.Context())
+	taskID := r.PathValue("id")
+	if err := a.tasks.DeleteTask(r.Context(), id.TenantID, taskID, ifMatch(r)); err != nil {
+		web.StoreError(w, err)
+		return
+	}
+	_, _, status, failure := a.sideEffects(r.Context(), id, "", "task.deleted", store.Task{ID: taskID, TenantID: id.TenantID}, false)
+	web.WriteJSON(w, http.StatusOK, map[string]any{"id": taskID, "deleted": true, "audit_status": status, "audit_failure": failure})
+}
+
+func (a *App) get(w http.ResponseWriter, r *http.Request) {
+	id, _ := entraauth.FromContext(r.Context())
+	t, err := a.tasks.GetTask(r.Context(), id.TenantID, r.PathValue("id"))
+	if err != nil {
+		web.StoreError(w, err)
+		return
+	}
+	w.Header().Set("ETag", t.ETag)
+	web.WriteJSON(w, http.StatusOK, t)
+}
+
+func (a *App) list(w http.ResponseWriter, r *http.Request) {
+	id, _ := entraauth.FromContext(r.Context())
+	limit, cursor, ok := web.Page(w, r)
+	if !ok {
+		return
+	}
+	page, err := a.tasks.ListTasks(r.Context(), id.TenantID, limit, cursor)
+	if err != nil {
+		web.StoreError(w, err)
+		return
+	}
+	if page.Items == nil {
+		page.Items = []store.Task{}
+	}
+	web.WriteJSON(w, http.StatusOK, web.List[store.Task]{Items: page.Items, Next: page.Next})
+}
+
+// me is who the token says the caller is.
+func (a *App) me(w http.ResponseWriter, r *http.Request) {
+	id, _ := entraauth.FromContext(r.Context())
+	roles, scopes := id.Roles, id.Scopes
+	if roles == nil {
+		roles = []string{}
+	}
+	web.WriteJSON(w, http.StatusOK, map[string]any{
+		"oid": id.ObjectID, "tid": id.TenantID, "name": id.Name, "preferred_username": id.PreferredUsername,
+		"roles": roles, "scopes": scopes, "client_app_id": id.CallerAppID,
+	})
+}
+
+// ifMatch is the If-Match header; "*" (any current version) means no condition.
+func ifMatch(r *http.Request) string {
+	v := strings.TrimSpace(r.Header.Get("If-Match"))
+	if v == "*" {
+		return ""
+	}
+	return v
+}
