@@ -194,8 +194,16 @@ func (s *SQLite) init(ctx context.Context, memory bool) error {
 }
 
 // migrate brings the schema to the newest version, in one transaction
-// (BEGIN IMMEDIATE, so concurrent openers take turns).
+// (BEGIN IMMEDIATE, so concurrent openers take turns). An up-to-date
+// database is only read, so opening it does not wait for other writers.
 func (s *SQLite) migrate(ctx context.Context) error {
+	var current int
+	if err := s.db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&current); err != nil {
+		return sqliteErr("migrate", err)
+	}
+	if current == len(sqliteMigrations) {
+		return nil
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return sqliteErr("migrate", err)

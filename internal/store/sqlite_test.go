@@ -166,6 +166,8 @@ func TestSQLiteLocked(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = s.Close() })
 
+	patient := openSQLite(t, path) // the default 5 s busy timeout
+
 	other, err := sql.Open("sqlite", path)
 	if err != nil {
 		t.Fatal(err)
@@ -192,13 +194,19 @@ func TestSQLiteLocked(t *testing.T) {
 	if !errors.Is(err, store.ErrUnavailable) {
 		t.Fatalf("AppendAudit while locked: %v, want ErrUnavailable", err)
 	}
+	// An up-to-date database opens without waiting for the writer.
+	late, err := store.OpenSQLiteBusyTimeout(path, 100*time.Millisecond)
+	if err != nil {
+		t.Fatalf("OpenSQLite while another connection writes: %v", err)
+	}
+	_ = late.Close()
 
 	// Released within the busy timeout: the write waits and succeeds.
 	go func() {
-		time.Sleep(30 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
 		_, _ = conn.ExecContext(context.Background(), "COMMIT")
 	}()
-	if _, err := s.CreateTask(ctx, store.Task{TenantID: "t1", Title: "waited"}); err != nil {
+	if _, err := patient.CreateTask(ctx, store.Task{TenantID: "t1", Title: "waited"}); err != nil {
 		t.Fatalf("CreateTask after the lock is released: %v", err)
 	}
 }

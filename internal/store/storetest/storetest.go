@@ -1020,9 +1020,22 @@ func testNotificationsValidation(t *testing.T, s store.Store) {
 	}{
 		{"no tenant", newNotification("", user, "t")},
 		{"no user", newNotification(tenant, "", "t")},
+		{"timestamp before 1970", func() store.Notification {
+			n := newNotification(tenant, user, "t")
+			n.Timestamp = time.Date(1969, 12, 31, 0, 0, 0, 0, time.UTC)
+			return n
+		}()},
+		{"timestamp after 9999", func() store.Notification {
+			n := newNotification(tenant, user, "t")
+			n.Timestamp = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+			return n
+		}()},
 	} {
 		_, err := s.AddNotification(ctx(t), c.n)
 		wantErr(t, "AddNotification("+c.name+")", err, store.ErrInvalid)
+	}
+	if items, _ := allNotifications(t, s, tenant, user, 0); len(items) != 0 {
+		t.Errorf("refused notifications were stored: %+v", items)
 	}
 	_, err := s.ListNotifications(ctx(t), "", user, 0, "")
 	wantErr(t, "ListNotifications(no tenant)", err, store.ErrInvalid)
@@ -1235,6 +1248,11 @@ func testAuditValidation(t *testing.T, s store.Store) {
 		{"no event id", newAudit(tenant, "", "a")},
 		{"blank event id", newAudit(tenant, "  ", "a")},
 		{"no tenant", newAudit("", randomID("event"), "a")},
+		{"timestamp after 9999", func() store.AuditEntry {
+			e := newAudit(tenant, randomID("event"), "a")
+			e.Timestamp = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+			return e
+		}()},
 	} {
 		_, created, err := s.AppendAudit(ctx(t), c.e)
 		if !errors.Is(err, store.ErrInvalid) || created {
