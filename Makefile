@@ -4,11 +4,15 @@ STATE    ?= .state
 ADDR     ?= 127.0.0.1:7070
 APPS     ?= task notification audit
 
-.PHONY: run test fmt-check vet staticcheck unit fuzz bench build package clean
+.PHONY: run demo test fmt-check vet staticcheck unit fuzz bench build package clean
 
-## run: start the local Entra ID emulator (later: the whole stack) in the foreground.
+## run: the whole system locally (emulators + the three Function Apps) until Ctrl-C.
 run:
-	$(GO) run ./cmd/entra-emulator -addr $(ADDR) -state-dir $(STATE)/entra
+	$(GO) run ./cmd/devstack
+
+## demo: sign in as alice, create a task, print tokens A, B and C decoded side by side.
+demo:
+	$(GO) run ./cmd/devstack demo
 
 ## test: formatting, vet, staticcheck, every test with the race detector, a short fuzz.
 test: fmt-check vet staticcheck unit fuzz

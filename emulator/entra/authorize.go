@@ -96,11 +96,11 @@ func (s *Server) handleAuthorizePage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		t := s.dir.Tenant(sess.TenantID)
-		if t == nil || t.User(sess.UserOID) == nil {
-			s.redirectError(w, r, ar, newSTSError(http.StatusBadRequest, "login_required", 50058, "The signed-in user no longer exists."))
+		if t == nil || t.User(sess.UserOID) == nil || (ar.ref.tenant != nil && ar.ref.tenant != t) {
+			s.redirectError(w, r, ar, newSTSError(http.StatusBadRequest, "login_required", 50058, "No user of this authority's tenant is signed in."))
 			return
 		}
-		s.completeSignIn(w, r, ar, t, t.User(sess.UserOID))
+		s.completeSignIn(w, r, ar, t, t.User(sess.UserOID), false)
 		return
 	}
 	s.signInPage(w, ar)
@@ -134,7 +134,7 @@ func (s *Server) handleAuthorizeSubmit(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, errInvalidGrant(50034, "The user account '%s' does not exist in the directory of this sign-in.", r.PostForm.Get("user")))
 		return
 	}
-	s.completeSignIn(w, r, ar, t, u)
+	s.completeSignIn(w, r, ar, t, u, true)
 }
 
 // signInTenants are the tenants whose users may sign in at ref.
@@ -153,18 +153,25 @@ type sessionPayload struct {
 
 // completeSignIn checks the user may use the app, records the consent the
 // sign-in implies, issues a code and sends the browser back to the client.
-func (s *Server) completeSignIn(w http.ResponseWriter, r *http.Request, ar *authorizeRequest, t *Tenant, u *User) {
+// A silent sign-in (interactive false) records no consent: what is missing
+// is answered consent_required, as Entra does.
+func (s *Server) completeSignIn(w http.ResponseWriter, r *http.Request, ar *authorizeRequest, t *Tenant, u *User, interactive bool) {
 	if !ar.app.availableIn(t) || s.dir.servicePrincipal(t, ar.app) == nil {
 		s.redirectError(w, r, ar, errAppNotInTenant(ar.app.ClientID, t.ID))
 		return
 	}
 	q := ar.q
 	if q.resource != nil {
-		if e := s.consentOnSignIn(t, ar.app, u, q); e != nil {
-			s.redirectError(w, r, ar, e)
-			return
+		if interactive {
+			if e := s.consentOnSignIn(t, ar.app, u, q); e != nil {
+				s.redirectError(w, r, ar, e)
+				return
+			}
 		}
 		if _, _, e := s.delegated(t, ar.app, u, q); e != nil {
+			if e.code == 65001 {
+				e.oauth = "consent_required"
+			}
 			s.redirectError(w, r, ar, e)
 			return
 		}
@@ -223,9 +230,8 @@ func (s *Server) consentOnSignIn(t *Tenant, client *Application, u *User, q scop
 		if s.dir.servicePrincipal(t, res) == nil {
 			continue // cannot consent to an API not provisioned here; token requests say so
 		}
-		missing := slices.DeleteFunc(slices.Clone(g.Scopes), func(sc string) bool {
-			return slices.Contains(t.consentedScopes(g.ClientAppID, g.ResourceAppID, u.ObjectID), sc)
-		})
+		have := s.consentedScopes(t, s.dir.Application(g.ClientAppID), res, u)
+		missing := slices.DeleteFunc(slices.Clone(g.Scopes), func(sc string) bool { return slices.Contains(have, sc) })
 		for _, sc := range missing {
 			if def := res.scope(sc); def != nil && def.AdminConsentRequired {
 				e := errConsentRequired(g.ClientAppID, client.DisplayName, res.ClientID)
@@ -235,35 +241,34 @@ func (s *Server) consentOnSignIn(t *Tenant, client *Application, u *User, q scop
 		}
 		if len(missing) > 0 {
 			s.mu.Lock()
-			s.consents = append(s.consents, &ConsentGrant{ClientAppID: g.ClientAppID, ResourceAppID: g.ResourceAppID, Scopes: missing, Principal: u.ObjectID})
+			key := g.ClientAppID + " " + g.ResourceAppID + " " + u.ObjectID
+			s.consents[key] = append(s.consents[key], missing...)
 			s.mu.Unlock()
 		}
 	}
 	return nil
 }
 
+// storeCode keeps a code until it expires; beyond maxCodes the oldest go
+// first (all codes live codeLifetime, so the oldest expire first).
 func (s *Server) storeCode(code string, c *authCode) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	if len(s.codes) >= maxCodes {
-		for k, old := range s.codes {
-			if now.After(old.expires) {
-				delete(s.codes, k)
-			}
+	for len(s.codeOrder) > 0 {
+		oldest := s.codeOrder[0]
+		if old, ok := s.codes[oldest]; ok && now.Before(old.expires) && len(s.codes) < maxCodes {
+			break
 		}
-		for k := range s.codes { // still full: drop arbitrary codes (map order)
-			if len(s.codes) < maxCodes {
-				break
-			}
-			delete(s.codes, k)
-		}
+		delete(s.codes, oldest)
+		s.codeOrder = s.codeOrder[1:]
 	}
 	s.codes[code] = c
+	s.codeOrder = append(s.codeOrder, code)
 }
 
-// redeemCode takes a code once; a second redemption is AADSTS54005.
-func (s *Server) redeemCode(code string) (*authCode, *stsError) {
+// peekCode finds a code without redeeming it.
+func (s *Server) peekCode(code string) (*authCode, *stsError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, ok := s.codes[code]
@@ -273,11 +278,23 @@ func (s *Server) redeemCode(code string) (*authCode, *stsError) {
 	case c.redeemed:
 		return nil, errCodeRedeemed()
 	case !s.now().Before(c.expires):
-		delete(s.codes, code)
 		return nil, errCodeInvalid("the code has expired")
 	}
-	c.redeemed = true
 	return c, nil
+}
+
+// redeemCode takes a code once, after the request presenting it passed
+// its checks (so a wrong client cannot burn another's code); a second
+// redemption is AADSTS54005.
+func (s *Server) redeemCode(code string) *stsError {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.codes[code]
+	if !ok || c.redeemed {
+		return errCodeRedeemed()
+	}
+	c.redeemed = true
+	return nil
 }
 
 func (s *Server) redirectError(w http.ResponseWriter, r *http.Request, ar *authorizeRequest, e *stsError) {

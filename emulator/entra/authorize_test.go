@@ -273,6 +273,17 @@ func TestSPACodeRules(t *testing.T) {
 			t.Errorf("got %v, want AADSTS9002327", err)
 		}
 	})
+	t.Run("a code presented by another client is not burnt", func(t *testing.T) {
+		code := spaCode()
+		form := codeForm(code, verifier)
+		form.Set("client_id", entra.DevClientID)
+		if _, body, _ := redeem(t, srv, entra.HomeTenantID, "http://localhost:3000", form); errorCode(body) == 0 {
+			t.Fatalf("another client redeemed the SPA's code: %v", body)
+		}
+		if status, body, _ := redeem(t, srv, entra.HomeTenantID, "http://localhost:3000", codeForm(code, verifier)); status != 200 {
+			t.Errorf("the rightful client after the attempt: %d %v", status, body)
+		}
+	})
 	t.Run("PKCE verifier mismatch", func(t *testing.T) {
 		_, body, _ := redeem(t, srv, entra.HomeTenantID, "http://localhost:3000", codeForm(spaCode(), "another-verifier-"+strings.Repeat("y", 30)))
 		if errorCode(body) != 501481 {
@@ -334,6 +345,20 @@ func TestSignInPageRefusals(t *testing.T) {
 	frag, _ = url.ParseQuery(loc.Fragment)
 	if frag.Get("code") == "" {
 		t.Errorf("silent sign-in with a session: %s", loc)
+	}
+
+	// The session is the home tenant's: a silent sign-in at another tenant's
+	// authority does not sign carol in there.
+	other := strings.Replace(silent, "/"+entra.HomeTenantID+"/", "/"+entra.SecondTenantID+"/", 1)
+	resp, err = b.c.Get(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc, _ = url.Parse(resp.Header.Get("Location"))
+	frag, _ = url.ParseQuery(loc.Fragment)
+	if frag.Get("error") != "login_required" {
+		t.Errorf("silent sign-in at another tenant: %s", loc)
 	}
 
 	// Logging out ends the session.

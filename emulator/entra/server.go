@@ -77,11 +77,12 @@ type Server struct {
 	mux       *http.ServeMux
 	transport *http.Transport
 
-	mu       sync.Mutex
-	codes    map[string]*authCode
-	consents []*ConsentGrant // user consents given on the sign-in page
-	controls controls
-	stats    Stats
+	mu        sync.Mutex
+	codes     map[string]*authCode
+	codeOrder []string            // codes by age, for eviction
+	consents  map[string][]string // user consents given on the sign-in page: "client resource oid" → scopes
+	controls  controls
+	stats     Stats
 }
 
 // New creates a Server: it loads or creates the CA and signing keys in
@@ -111,7 +112,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		base: base, baseStr: base.String(), dir: cfg.Directory, now: cfg.Now,
-		lifetime: cfg.TokenLifetime, log: cfg.Logger, codes: map[string]*authCode{},
+		lifetime: cfg.TokenLifetime, log: cfg.Logger, codes: map[string]*authCode{}, consents: map[string][]string{},
 	}
 	s.stats.reset()
 	now := s.now()

@@ -287,7 +287,7 @@ func (s *Server) findUser(ref tenantRef, username string) (*Tenant, *User) {
 // authorizationCode redeems a code from the sign-in page, with PKCE and the
 // SPA origin rules.
 func (s *Server) authorizationCode(req *tokenRequest) (*tokenResponse, *stsError) {
-	c, e := s.redeemCode(req.form.Get("code"))
+	c, e := s.peekCode(req.form.Get("code"))
 	if e != nil {
 		return nil, e
 	}
@@ -314,6 +314,12 @@ func (s *Server) authorizationCode(req *tokenRequest) (*tokenResponse, *stsError
 		}
 	case c.SPA:
 		return nil, errInvalidRequest(9002325, "Proof Key for Code Exchange is required for cross-origin authorization code redemption.")
+	}
+	if req.ref.tenant != nil && req.ref.tenant.ID != c.TenantID {
+		return nil, errUserNotInTenant(c.UserOID, req.ref.tenant.ID)
+	}
+	if e := s.redeemCode(req.form.Get("code")); e != nil {
+		return nil, e
 	}
 	t := s.dir.Tenant(c.TenantID)
 	user := t.User(c.UserOID)
@@ -495,13 +501,9 @@ func (s *Server) consentedScopes(t *Tenant, client, res *Application, user *User
 	scopes := t.consentedScopes(client.ClientID, res.ClientID, user.ObjectID)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, g := range s.consents {
-		if g.ClientAppID == client.ClientID && g.ResourceAppID == res.ClientID && g.Principal == user.ObjectID {
-			for _, sc := range g.Scopes {
-				if !slices.Contains(scopes, sc) {
-					scopes = append(scopes, sc)
-				}
-			}
+	for _, sc := range s.consents[client.ClientID+" "+res.ClientID+" "+user.ObjectID] {
+		if !slices.Contains(scopes, sc) {
+			scopes = append(scopes, sc)
 		}
 	}
 	return scopes

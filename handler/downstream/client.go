@@ -22,6 +22,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
@@ -101,6 +102,7 @@ type Client struct {
 	log       *slog.Logger
 
 	obo      *lru[Token]
+	oboHits  atomic.Int64
 	inflight singleflight
 
 	mu          sync.Mutex
@@ -171,9 +173,7 @@ func (c *Client) OnBehalfOf(ctx context.Context, user *entraauth.Identity, scope
 	sum := sha256.Sum256([]byte(user.Token))
 	key := hex.EncodeToString(sum[:]) + " " + strings.Join(sortedCopy(scopes), " ")
 	if tok, ok := c.obo.get(key, c.cfg.Now()); ok {
-		c.mu.Lock()
-		c.stats.OBOHits++
-		c.mu.Unlock()
+		c.oboHits.Add(1)
 		return tok, nil
 	}
 	return c.inflight.do(ctx, key, func(ctx context.Context) (Token, error) {
@@ -218,6 +218,7 @@ func (c *Client) Stats() Stats {
 	defer c.mu.Unlock()
 	s := c.stats
 	s.OBOCached, s.MSALEntries, s.Tenants = c.obo.len(), c.msalEntries, c.tenants.len()
+	s.OBOHits = c.oboHits.Load()
 	return s
 }
 
@@ -247,7 +248,7 @@ func (c *Client) acquire(ctx context.Context, scopes []string, call func(context
 		if !errors.As(err, &te) || attempt >= c.cfg.MaxAttempts {
 			return Token{}, err
 		}
-		wait := min(retryBase<<(attempt-1), retryMax)
+		wait := min(retryBase<<min(attempt-1, 5), retryMax)
 		wait += time.Duration(rand.Int64N(int64(wait / 2)))
 		wait = max(wait, te.retryAfter)
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
@@ -267,26 +268,32 @@ func (c *Client) acquire(ctx context.Context, scopes []string, call func(context
 func (c *Client) credentialRefused(ctx context.Context) bool {
 	c.cfg.Credential.refused()
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	before := c.version
-	if err := c.syncCredentialLocked(ctx); err != nil {
+	c.mu.Unlock()
+	if _, err := c.appClient(ctx); err != nil {
 		return false
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	return c.version != before
 }
 
-// syncCredentialLocked rebuilds the MSAL clients when the credential changed.
-func (c *Client) syncCredentialLocked(ctx context.Context) error {
+// current reads the credential, outside the client's lock (a rotating one
+// may read Key Vault), and rebuilds the MSAL clients when its version
+// changed. Failing to read it is a configuration error, not a transient one.
+func (c *Client) current(ctx context.Context) (confidential.Credential, string, error) {
 	cred, version, err := c.cfg.Credential.current(ctx)
 	if err != nil {
-		return err
+		return cred, "", &CredentialError{TokenError: &TokenError{}, Fix: err.Error(), Err: err}
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if version == c.version && c.app != nil {
-		return nil
+		return cred, version, nil
 	}
 	app, err := c.newMSAL(c.cfg.HomeTenantID, cred)
 	if err != nil {
-		return err
+		return cred, "", &CredentialError{TokenError: &TokenError{}, Fix: err.Error(), Err: err}
 	}
 	if c.app != nil {
 		c.stats.Rebuilds++
@@ -294,15 +301,15 @@ func (c *Client) syncCredentialLocked(ctx context.Context) error {
 	c.version, c.app = version, app
 	c.tenants.clear()
 	c.msalEntries = 0
-	return nil
+	return cred, version, nil
 }
 
 func (c *Client) appClient(ctx context.Context) (*confidential.Client, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err := c.syncCredentialLocked(ctx); err != nil {
+	if _, _, err := c.current(ctx); err != nil {
 		return nil, err
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	return c.app, nil
 }
 
@@ -310,21 +317,22 @@ func (c *Client) appClient(ctx context.Context) (*confidential.Client, error) {
 // one does no I/O, so holding the lock is cheap, and concurrent first use of
 // a tenant creates exactly one.
 func (c *Client) tenantClient(ctx context.Context, tenantID string) (*confidential.Client, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err := c.syncCredentialLocked(ctx); err != nil {
+	cred, version, err := c.current(ctx)
+	if err != nil {
 		return nil, err
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if cc, ok := c.tenants.get(tenantID, time.Time{}); ok {
 		return cc, nil
 	}
-	cred, _, err := c.cfg.Credential.current(ctx)
-	if err != nil {
-		return nil, err
+	if version != c.version {
+		// The credential changed again meanwhile: build with the newest.
+		return nil, &transientError{err: errors.New("credential changed during the request")}
 	}
 	cc, err := c.newMSAL(tenantID, cred)
 	if err != nil {
-		return nil, err
+		return nil, &CredentialError{TokenError: &TokenError{}, Fix: err.Error(), Err: err}
 	}
 	c.tenants.put(tenantID, cc, time.Time{})
 	return cc, nil
@@ -401,7 +409,8 @@ func sortedCopy(s []string) []string {
 }
 
 // singleflight makes concurrent acquisitions of one key share one request.
-// The first caller's ctx bounds the request; the others' bound their waits.
+// The request runs under its own deadline (flightTimeout), not the first
+// caller's; every caller waits at most until its own ctx ends.
 type singleflight struct {
 	mu    sync.Mutex
 	calls map[string]*flight
@@ -413,28 +422,38 @@ type flight struct {
 	err  error
 }
 
+// flightTimeout bounds a shared acquisition, retries included.
+const flightTimeout = 30 * time.Second
+
 func (g *singleflight) do(ctx context.Context, key string, fn func(context.Context) (Token, error)) (Token, error) {
 	g.mu.Lock()
 	if g.calls == nil {
 		g.calls = map[string]*flight{}
 	}
-	if f, ok := g.calls[key]; ok {
-		g.mu.Unlock()
-		select {
-		case <-f.done:
-			return f.tok, f.err
-		case <-ctx.Done():
-			return Token{}, ctx.Err()
-		}
+	f, ok := g.calls[key]
+	if !ok {
+		f = &flight{done: make(chan struct{})}
+		g.calls[key] = f
+		go func() {
+			defer func() {
+				if v := recover(); v != nil {
+					f.err = fmt.Errorf("downstream: token acquisition panicked: %v", v)
+				}
+				g.mu.Lock()
+				delete(g.calls, key)
+				g.mu.Unlock()
+				close(f.done)
+			}()
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flightTimeout)
+			defer cancel()
+			f.tok, f.err = fn(fctx)
+		}()
 	}
-	f := &flight{done: make(chan struct{})}
-	g.calls[key] = f
 	g.mu.Unlock()
-
-	f.tok, f.err = fn(ctx)
-	g.mu.Lock()
-	delete(g.calls, key)
-	g.mu.Unlock()
-	close(f.done)
-	return f.tok, f.err
+	select {
+	case <-f.done:
+		return f.tok, f.err
+	case <-ctx.Done():
+		return Token{}, ctx.Err()
+	}
 }

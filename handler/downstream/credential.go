@@ -144,11 +144,13 @@ type rotating struct {
 	build   func(string) (confidential.Credential, error)
 	now     func() time.Time
 
-	mu      sync.Mutex
-	cred    confidential.Credential
-	version string
-	readAt  time.Time
-	stale   bool
+	mu       sync.Mutex
+	cred     confidential.Credential
+	version  string
+	readAt   time.Time
+	stale    bool          // read again before the next use
+	reading  chan struct{} // closed when the read under way ends
+	forcedAt time.Time     // of the last re-read a refusal forced
 }
 
 func newRotating(src SecretSource, opts RotationOptions, name string, build func(string) (confidential.Credential, error)) *rotating {
@@ -166,19 +168,50 @@ func newRotating(src SecretSource, opts RotationOptions, name string, build func
 
 func (r *rotating) kind() string { return r.name }
 
+// minRereadAfterRefusal spaces re-reads that refusals trigger: a wrong
+// secret in the vault must not turn every request into a vault read.
+const minRereadAfterRefusal = 10 * time.Second
+
 func (r *rotating) refused() {
 	r.mu.Lock()
-	r.stale = true
-	r.mu.Unlock()
+	defer r.mu.Unlock()
+	if r.forcedAt.IsZero() || r.now().Sub(r.forcedAt) >= minRereadAfterRefusal {
+		r.stale, r.forcedAt = true, r.now()
+	}
 }
 
 func (r *rotating) current(ctx context.Context) (confidential.Credential, string, error) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.version != "" && !r.stale && r.now().Sub(r.readAt) < r.refresh {
-		return r.cred, r.version, nil
+	for {
+		fresh := !r.stale && r.now().Sub(r.readAt) < r.refresh
+		if r.version != "" && (fresh || r.reading != nil) {
+			// Fresh, or being read by another request: use the last value.
+			defer r.mu.Unlock()
+			return r.cred, r.version, nil
+		}
+		if r.reading == nil {
+			break
+		}
+		// The first read is under way: wait for it.
+		wait := r.reading
+		r.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return confidential.Credential{}, "", ctx.Err()
+		}
+		r.mu.Lock()
 	}
+	done := make(chan struct{})
+	r.reading = done
+	r.mu.Unlock()
+
 	value, version, err := r.src.Secret(ctx)
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.reading = nil
+	close(done)
 	if err == nil && value == "" {
 		err = errors.New("the secret is empty")
 	}

@@ -225,8 +225,9 @@ func TestKeyVaultSecretRefused(t *testing.T) {
 	useManagedIdentity(t)
 	e := sharedEnv(t)
 	vault := startVault(t, map[string]string{"task-api-client-secret": "the-secret-id-not-its-value"}, entra.TaskAPIIdentityObjectID)
+	clk := &clock{}
 	cred, _ := fromEnv(t, map[string]string{downstream.EnvKeyVaultURL: vault.BaseURL(),
-		downstream.EnvManagedIdentity: entra.TaskAPIIdentityClientID}, nil)
+		downstream.EnvManagedIdentity: entra.TaskAPIIdentityClientID}, clk.Now)
 	c := e.client(t, cred, nil)
 	_, err := c.AppToken(context.Background(), auditScope)
 	var ce *downstream.CredentialError
@@ -236,7 +237,14 @@ func TestKeyVaultSecretRefused(t *testing.T) {
 	if _, err := vault.SetSecret("task-api-client-secret", rotatedSecret); err != nil {
 		t.Fatal(err)
 	}
-	// Well within the refresh interval: the refusal alone triggers the re-read.
+	// A refusal right after a forced re-read does not read the vault again
+	// (at most one forced re-read per 10 s)...
+	reads := vault.Stats().Reads
+	if _, err := c.AppToken(context.Background(), auditScope); err == nil || vault.Stats().Reads != reads {
+		t.Fatalf("second refusal within 10 s: err %v, vault reads %d → %d", err, reads, vault.Stats().Reads)
+	}
+	// ...but well within the 5-minute refresh interval, the next refusal does.
+	clk.Advance(11 * time.Second)
 	if _, err := c.AppToken(context.Background(), auditScope); err != nil {
 		t.Fatalf("after fixing the vault: %v", err)
 	}

@@ -72,18 +72,29 @@ func (e *InvalidAssertionError) Error() string {
 
 func (e *InvalidAssertionError) Unwrap() error { return e.TokenError }
 
-// CredentialError: the app's own credential is refused. This is a
-// configuration error; Fix says what to change.
+// CredentialError: the app's own credential is refused by Entra (Code is
+// the AADSTS number), or cannot be read or built at all (Code 0, Err the
+// cause, e.g. secrets.ErrAccessDenied). This is a configuration error; Fix
+// says what to change. It is never retried.
 type CredentialError struct {
 	*TokenError
 	Fix string
+	Err error
 }
 
 func (e *CredentialError) Error() string {
+	if e.Code == 0 {
+		return "downstream: the app's credential cannot be read: " + e.Fix
+	}
 	return fmt.Sprintf("downstream: the app's credential was refused (AADSTS%d): %s", e.Code, e.Fix)
 }
 
-func (e *CredentialError) Unwrap() error { return e.TokenError }
+func (e *CredentialError) Unwrap() []error {
+	if e.Err != nil {
+		return []error{e.TokenError, e.Err}
+	}
+	return []error{e.TokenError}
+}
 
 // ErrTransient marks failures a later attempt may not see: timeouts, 5xx,
 // 429. Acquisitions retry them within their deadline before giving up.
@@ -130,6 +141,10 @@ func assertionReason(code int) string {
 // classify turns an MSAL error into the typed errors above.
 func classify(ctx context.Context, err error, scopes []string) error {
 	var ce msalerrors.CallErr
+	var own *CredentialError
+	if errors.As(err, &own) {
+		return own
+	}
 	if !errors.As(err, &ce) || ce.Resp == nil {
 		// No answer at all (connection refused, timeout): transient, unless
 		// the caller's own context ended.

@@ -2,6 +2,7 @@ package entraauth
 
 import (
 	"context"
+	"log/slog"
 	"slices"
 	"time"
 )
@@ -19,8 +20,9 @@ type Identity struct {
 	AppOnly           bool   // an application acting as itself, no user
 	Version           string // "2.0" or "1.0"
 	ExpiresAt         time.Time
-	// Token is the raw access token, which On-Behalf-Of exchanges. Never log it.
-	Token string
+	// Token is the raw access token, which On-Behalf-Of exchanges. Never log
+	// it: String, LogValue and JSON leave it out.
+	Token string `json:"-"`
 }
 
 // HasScope reports whether the token grants the delegated scope.
@@ -29,9 +31,15 @@ func (id *Identity) HasScope(scope string) bool { return slices.Contains(id.Scop
 // HasRole reports whether the token carries the role.
 func (id *Identity) HasRole(role string) bool { return slices.Contains(id.Roles, role) }
 
-// LogValue keeps the token out of logs.
+// String names the identity without its token.
 func (id *Identity) String() string {
 	return "Identity{oid=" + id.ObjectID + " tid=" + id.TenantID + " app=" + id.CallerAppID + "}"
+}
+
+// LogValue keeps the token out of structured logs.
+func (id *Identity) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("oid", id.ObjectID), slog.String("tid", id.TenantID),
+		slog.String("app", id.CallerAppID), slog.Bool("app_only", id.AppOnly))
 }
 
 type ctxKey struct{}

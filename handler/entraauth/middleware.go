@@ -43,9 +43,9 @@ func (v *Validator) authenticate(r *http.Request, reqs []Requirement) (*Identity
 }
 
 // BearerToken extracts the token per RFC 6750 section 2.1: exactly one
-// Authorization header, scheme Bearer in any case, never the query string
-// or a form body (a token there is refused rather than ignored, so the
-// mistake is seen).
+// Authorization header, scheme Bearer in any case. A token in the query
+// string is refused rather than ignored, so the mistake is seen; form
+// bodies are never read for one.
 func BearerToken(r *http.Request) (string, error) {
 	if r.URL.Query().Has("access_token") {
 		return "", invalid("tokens in the query string are not accepted; use the Authorization header")

@@ -43,9 +43,10 @@ const (
 	// DefaultMinRefreshInterval spaces the JWKS refreshes an unknown kid triggers.
 	DefaultMinRefreshInterval = 30 * time.Second
 	// retryInterval spaces discovery attempts while the authority is unreachable.
-	retryInterval  = 5 * time.Second
-	refreshTimeout = 10 * time.Second
-	maxMetadata    = 1 << 20
+	retryInterval    = 5 * time.Second
+	refreshTimeout   = 10 * time.Second
+	discoveryTimeout = 20 * time.Second
+	maxMetadata      = 1 << 20
 )
 
 // Config configures a [Validator]. Its zero value fails closed: New refuses
@@ -87,15 +88,17 @@ type Validator struct {
 	bgctx     context.Context
 	log       *slog.Logger
 
-	mu        sync.Mutex
-	ready     *metadata
-	lastTry   time.Time
-	lastError error
+	mu          sync.Mutex
+	ready       *metadata
+	discovering chan struct{} // closed when the running discovery ends
+	lastTry     time.Time
+	lastError   error
 }
 
 type metadata struct {
 	issuerV2, issuerV1 string // templates with {tenantid}
 	keys               *keySource
+	stop               context.CancelFunc // ends the key cache's background work
 }
 
 // New returns a Validator for tokens issued by authority (e.g.
@@ -330,26 +333,58 @@ func decodeSegment(seg string, v any) error {
 }
 
 // metadata discovers the authority's issuer templates and JWKS URL once,
-// from its tenant-independent documents, and fetches the keys. While the
-// authority is unreachable, attempts are spaced by retryInterval.
+// from its tenant-independent documents, and fetches the keys. Discovery
+// runs once for all concurrent callers, under its own deadline (a caller
+// hanging up cannot fail it for the others); each caller waits at most
+// until its own ctx ends. While the authority is unreachable, attempts are
+// spaced by retryInterval.
 func (v *Validator) metadata(ctx context.Context) (*metadata, error) {
 	v.mu.Lock()
-	defer v.mu.Unlock()
 	if v.ready != nil {
-		return v.ready, nil
+		md := v.ready
+		v.mu.Unlock()
+		return md, nil
 	}
-	if !v.lastTry.IsZero() && v.cfg.Now().Sub(v.lastTry) < retryInterval {
+	wait := v.discovering
+	if wait == nil {
+		if !v.lastTry.IsZero() && v.cfg.Now().Sub(v.lastTry) < retryInterval {
+			err := v.lastError
+			v.mu.Unlock()
+			return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
+		v.lastTry = v.cfg.Now()
+		wait = make(chan struct{})
+		v.discovering = wait
+		go v.runDiscovery(wait)
+	}
+	v.mu.Unlock()
+	select {
+	case <-wait:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, ctx.Err())
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.ready == nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, v.lastError)
 	}
-	v.lastTry = v.cfg.Now()
+	return v.ready, nil
+}
+
+func (v *Validator) runDiscovery(done chan struct{}) {
+	ctx, cancel := context.WithTimeout(v.bgctx, discoveryTimeout)
+	defer cancel()
 	md, err := v.discover(ctx)
+	v.mu.Lock()
+	defer v.mu.Unlock()
 	if err != nil {
 		v.lastError = err
 		v.log.Warn("entraauth: authority metadata unavailable", "authority", v.authority.String(), "error", err.Error())
-		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	} else {
+		v.ready = md
 	}
-	v.ready = md
-	return md, nil
+	v.discovering = nil
+	close(done)
 }
 
 func (v *Validator) discover(ctx context.Context) (*metadata, error) {
@@ -379,14 +414,15 @@ func (v *Validator) discover(ctx context.Context) (*metadata, error) {
 	if err != nil || ju.Scheme != "https" || ju.Host != v.authority.Host {
 		return nil, fmt.Errorf("jwks_uri %q is not on the authority's host", v2.JWKSURI)
 	}
-	keys, err := newKeySource(v.bgctx, v2.JWKSURI, v.cfg.HTTPClient, v.cfg.MinRefreshInterval, v.cfg.Now)
+	// The cache's background work lives as long as the validator, unless
+	// this attempt fails: then it is stopped, not leaked.
+	bg, stop := context.WithCancel(v.bgctx)
+	keys, err := newKeySource(ctx, bg, v2.JWKSURI, v.cfg.HTTPClient, v.cfg.MinRefreshInterval, v.cfg.Now)
 	if err != nil {
-		return nil, err
-	}
-	if _, err := keys.cache.Get(ctx, keys.url); err != nil {
+		stop()
 		return nil, fmt.Errorf("keys: %w", err)
 	}
-	md.keys = keys
+	md.keys, md.stop = keys, stop
 	return md, nil
 }
 

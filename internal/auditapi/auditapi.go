@@ -137,5 +137,5 @@ func (a *App) list(w http.ResponseWriter, r *http.Request) {
 		web.StoreError(w, err)
 		return
 	}
-	web.WriteJSON(w, http.StatusOK, web.List[store.AuditEntry]{Items: page.Items, Next: page.Next})
+	web.WriteJSON(w, http.StatusOK, web.NewList(page.Items, page.Next))
 }

@@ -133,5 +133,5 @@ func (a *App) list(w http.ResponseWriter, r *http.Request) {
 		web.StoreError(w, err)
 		return
 	}
-	web.WriteJSON(w, http.StatusOK, web.List[store.Notification]{Items: page.Items, Next: page.Next})
+	web.WriteJSON(w, http.StatusOK, web.NewList(page.Items, page.Next))
 }

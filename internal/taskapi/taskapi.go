@@ -247,10 +247,7 @@ func (a *App) list(w http.ResponseWriter, r *http.Request) {
 		web.StoreError(w, err)
 		return
 	}
-	if page.Items == nil {
-		page.Items = []store.Task{}
-	}
-	web.WriteJSON(w, http.StatusOK, web.List[store.Task]{Items: page.Items, Next: page.Next})
+	web.WriteJSON(w, http.StatusOK, web.NewList(page.Items, page.Next))
 }
 
 // me is who the token says the caller is.
