@@ -1,7 +1,6 @@
 # handoff: `make run` starts the system locally, `make test` runs the whole suite.
 GO       ?= go
 STATE    ?= .state
-ADDR     ?= 127.0.0.1:7070
 APPS     ?= task notification audit
 
 .PHONY: run demo test fmt-check vet staticcheck unit fuzz bench build package clean

@@ -61,10 +61,11 @@ func (st Stats) clone() Stats {
 }
 
 type controls struct {
-	tokenLatency time.Duration
-	failTokens   int
-	failGrant    string // "" fails any grant
-	failJWKS     int
+	tokenLatency   time.Duration
+	latencyChanged chan struct{} // closed when tokenLatency changes
+	failTokens     int
+	failGrant      string // "" fails any grant
+	failJWKS       int
 }
 
 func (s *Server) count(endpoint string) {
@@ -124,10 +125,15 @@ func (s *Server) FailJWKSRequests(n int) {
 	s.mu.Unlock()
 }
 
-// SetTokenLatency delays every token request by d (0 for none).
+// SetTokenLatency delays every token request by d (0 for none). Requests
+// already waiting wait for the new latency instead (so lifting it releases them).
 func (s *Server) SetTokenLatency(d time.Duration) {
 	s.mu.Lock()
 	s.controls.tokenLatency = d
+	if s.controls.latencyChanged != nil {
+		close(s.controls.latencyChanged)
+	}
+	s.controls.latencyChanged = make(chan struct{})
 	s.mu.Unlock()
 }
 
@@ -163,17 +169,25 @@ func (s *Server) takeFailure(endpoint, grant string) bool {
 }
 
 func (s *Server) tokenDelay(ctx context.Context) {
-	s.mu.Lock()
-	d := s.controls.tokenLatency
-	s.mu.Unlock()
-	if d <= 0 {
-		return
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
+	start := time.Now()
+	for {
+		s.mu.Lock()
+		d, changed := s.controls.tokenLatency, s.controls.latencyChanged
+		s.mu.Unlock()
+		left := d - time.Since(start)
+		if left <= 0 {
+			return
+		}
+		t := time.NewTimer(left)
+		select {
+		case <-t.C:
+			return
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-changed:
+			t.Stop()
+		}
 	}
 }
 

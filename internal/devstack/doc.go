@@ -1,0 +1,49 @@
+// Package devstack runs the whole system locally, for `make run`, `make
+// demo` and end-to-end tests: the Entra ID and Key Vault emulators in
+// process, and the three Function Apps (Task API, Notification Service,
+// Audit Service) as separate processes, each behind a [Host] that plays the
+// Azure Functions host's part.
+//
+// [Build] compiles the three handlers; [Start] starts a [Stack] on the
+// DESIGN.md ports ([DefaultPorts]) or, for tests, on free loopback ports.
+// Every listener is on 127.0.0.1.
+//
+// # The host simulator
+//
+// The Functions host cannot be installed offline, so [Host] does what the
+// host does for a custom handler with enableForwardingHttpRequest (see
+// https://learn.microsoft.com/azure/azure-functions/functions-custom-handlers):
+//
+//   - it starts the handler binary with FUNCTIONS_CUSTOMHANDLER_PORT set to
+//     a free loopback port and the app settings as its environment (and
+//     nothing else: no variable of the parent leaks in);
+//   - it polls GET http://127.0.0.1:<port>/ until any answer, for at most 30 s;
+//   - it serves the app's public address and forwards each request whose
+//     path and method an httpTrigger in the app's <function>/function.json
+//     declares (with host.json's route prefix, "api" by default) to the
+//     handler, with the same method, path, query, headers and body, and
+//     copies the response back. {name} matches one path segment, {*name} the
+//     rest of the path; literal segments match case-insensitively and one
+//     trailing slash is ignored, as ASP.NET routing does;
+//   - an undeclared path is answered 404 and a declared path with an
+//     undeclared method 405 (with Allow), both as problem+json;
+//   - a CORS preflight (OPTIONS with Origin and Access-Control-Request-Method)
+//     on a declared path is forwarded whatever the declared methods, since
+//     locally the handler answers CORS (ALLOWED_ORIGINS);
+//   - while the handler is not running (not started yet, stopped, crashed),
+//     requests on declared routes are answered 502 problem+json at once (the
+//     real host would restart the worker and answer 5xx meanwhile);
+//   - it stops the handler with SIGTERM, then SIGKILL after 10 s, and
+//     reports every exit on its output.
+//
+// What it does NOT cover of the real host: the extension bundle; bindings
+// other than HTTP (no timer, queue or other triggers, no output bindings;
+// a function without an httpTrigger is ignored); host-level and function
+// keys (authLevel is ignored: every route is anonymous); the host's
+// timeouts (functionTimeout, the 230 s HTTP limit), request size limits,
+// concurrency, scale-out and worker restarts; Application Insights and the
+// host's own logs; the platform's CORS and authentication (Easy Auth); the
+// admin and runtime endpoints (/admin, /runtime/webhooks) and the default
+// page at /; route constraints ({id:int} matches any segment) and segments
+// mixing literals and parameters, which are refused.
+package devstack

@@ -1,0 +1,403 @@
+package devstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/handoff-dev/handoff/emulator/entra"
+	"github.com/handoff-dev/handoff/emulator/keyvault"
+	"github.com/handoff-dev/handoff/handler/downstream"
+)
+
+// Ports are the loopback ports of a [Stack]; 0 picks a free port.
+type Ports struct {
+	Entra, Task, Notification, Audit, KeyVault int
+}
+
+// DefaultPorts are DESIGN.md's: what `make run` uses and docs name.
+func DefaultPorts() Ports {
+	return Ports{Entra: 7070, Task: 7071, Notification: 7072, Audit: 7073, KeyVault: 7074}
+}
+
+// SPAOrigin is the local SPA's origin, allowed by every app's CORS.
+const SPAOrigin = "http://localhost:3000"
+
+// KeyVaultSecretName is the vault secret that holds the Task API's client
+// secret (downstream's default name).
+const KeyVaultSecretName = "task-api-client-secret"
+
+// Options configure [Start].
+type Options struct {
+	// Root is the repository root, where host.json and functions/<app>/
+	// are; "" means the current directory.
+	Root string
+	// StateDir keeps the emulator's CA and keys (StateDir/entra) and the
+	// apps' data (StateDir/data/<app>); "" means Root/.state.
+	StateDir string
+	// BinDir holds the handlers (see [Build]; Start does not build);
+	// "" means StateDir/bin.
+	BinDir string
+	// Ports: zero values pick free loopback ports (tests); use
+	// [DefaultPorts] for DESIGN.md's.
+	Ports Ports
+	// AppEnv adds or overrides settings per app name ("task", ...).
+	AppEnv map[string]map[string]string
+	// Output receives the apps' and emulators' logs, one prefixed line per
+	// Write, until Close returns; nil means os.Stderr.
+	Output io.Writer
+	// EntraDirectory is the emulated directory; nil means
+	// entra.DefaultDirectory(). The apps' settings name the default
+	// directory's ids whatever it holds.
+	EntraDirectory *entra.Directory
+}
+
+// Stack is the running system. Its methods are safe for concurrent use.
+type Stack struct {
+	// Entra is the Entra ID emulator (its HTTPClient trusts the CA of both
+	// emulators).
+	Entra *entra.Server
+	// Vault is the Key Vault emulator.
+	Vault *keyvault.Server
+
+	stateDir string
+	caFile   string
+	out      *syncWriter
+	hosts    map[string]*Host
+	env      map[string]map[string]string
+
+	cancel    context.CancelFunc // ends the emulators
+	serveDone []chan error
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Start starts the emulators in process and the three apps, each behind a
+// [Host], with the settings a Functions host would pass them, and returns
+// once every app answers. ctx bounds the start only: the stack runs until
+// [Stack.Close]. On failure everything started is stopped.
+func Start(ctx context.Context, o Options) (_ *Stack, err error) {
+	if o.Root == "" {
+		o.Root = "."
+	}
+	if o.Root, err = filepath.Abs(o.Root); err != nil {
+		return nil, fmt.Errorf("devstack: %w", err)
+	}
+	if o.StateDir == "" {
+		o.StateDir = filepath.Join(o.Root, ".state")
+	}
+	if o.StateDir, err = filepath.Abs(o.StateDir); err != nil {
+		return nil, fmt.Errorf("devstack: %w", err)
+	}
+	if o.BinDir == "" {
+		o.BinDir = filepath.Join(o.StateDir, "bin")
+	}
+	if o.BinDir, err = filepath.Abs(o.BinDir); err != nil {
+		return nil, fmt.Errorf("devstack: %w", err)
+	}
+	if o.Output == nil {
+		o.Output = os.Stderr
+	}
+	out := &syncWriter{w: o.Output}
+	for app := range o.AppEnv {
+		if !slices.Contains(Apps(), app) {
+			return nil, fmt.Errorf("devstack: AppEnv names %q; the apps are %s", app, strings.Join(Apps(), ", "))
+		}
+	}
+	for _, app := range Apps() {
+		if _, err := os.Stat(binary(o.BinDir, app)); err != nil {
+			return nil, fmt.Errorf("devstack: the %s handler is not built (%w); run devstack.Build or `go run ./cmd/devstack` first", app, err)
+		}
+	}
+
+	// Bind every port first: the apps' settings name each other's URLs,
+	// and a port in use should fail the start before anything runs.
+	var listeners []net.Listener
+	defer func() {
+		if err != nil {
+			for _, l := range listeners {
+				l.Close()
+			}
+		}
+	}()
+	listen := func(what string, port int) (net.Listener, error) {
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			if errors.Is(err, syscall.EADDRINUSE) {
+				return nil, fmt.Errorf("devstack: %s: 127.0.0.1:%d is in use (is another devstack running?): %w", what, port, err)
+			}
+			return nil, fmt.Errorf("devstack: %s: %w", what, err)
+		}
+		listeners = append(listeners, l)
+		return l, nil
+	}
+	entraL, err := listen("Entra emulator", o.Ports.Entra)
+	if err != nil {
+		return nil, err
+	}
+	vaultL, err := listen("Key Vault emulator", o.Ports.KeyVault)
+	if err != nil {
+		return nil, err
+	}
+	appL := map[string]net.Listener{}
+	for app, port := range map[string]int{AppTask: o.Ports.Task, AppNotification: o.Ports.Notification, AppAudit: o.Ports.Audit} {
+		if appL[app], err = listen(app, port); err != nil {
+			return nil, err
+		}
+	}
+
+	s := &Stack{stateDir: o.StateDir, out: out, hosts: map[string]*Host{}, env: map[string]map[string]string{}}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.cancel = cancel
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, s.Close())
+		}
+	}()
+
+	entraDir := filepath.Join(o.StateDir, "entra")
+	if err := os.MkdirAll(entraDir, 0o700); err != nil { // it holds the CA's key
+		return nil, fmt.Errorf("devstack: %w", err)
+	}
+	s.Entra, err = entra.New(entra.Config{
+		BaseURL:   "https://" + entraL.Addr().String(),
+		Directory: o.EntraDirectory,
+		StateDir:  entraDir,
+		Logger:    slog.New(slog.NewTextHandler(newLineWriter(out, "[entra] "), nil)),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("devstack: %w", err)
+	}
+	s.serve(func() error { return s.Entra.ServeTLS(runCtx, entraL) })
+	s.caFile = filepath.Join(entraDir, "ca.pem")
+	if _, err := os.Stat(s.caFile); err != nil {
+		return nil, fmt.Errorf("devstack: the Entra emulator wrote no CA: %w", err)
+	}
+
+	s.Vault, err = keyvault.New(runCtx, keyvault.Config{
+		BaseURL:    "https://" + vaultL.Addr().String(),
+		Authority:  s.Entra.BaseURL(),
+		TenantID:   entra.HomeTenantID,
+		HTTPClient: s.Entra.HTTPClient(),
+		Secrets:    map[string]string{KeyVaultSecretName: entra.TaskAPISecret},
+		Readers:    []string{entra.TaskAPIIdentityObjectID},
+		Logger:     slog.New(slog.NewTextHandler(newLineWriter(out, "[keyvault] "), nil)),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("devstack: %w", err)
+	}
+	s.serve(func() error { return s.Vault.ServeTLS(runCtx, vaultL, s.Entra.TLSConfig()) })
+
+	urls := map[string]string{}
+	for app, l := range appL {
+		urls[app] = "http://" + l.Addr().String()
+	}
+	for _, app := range Apps() {
+		env := s.settings(app, o.StateDir, urls)
+		maps.Copy(env, o.AppEnv[app])
+		s.env[app] = env
+		dataDir := env["DATA_DIR"]
+		if dataDir != "" {
+			if err := os.MkdirAll(dataDir, 0o700); err != nil {
+				return nil, fmt.Errorf("devstack: %w", err)
+			}
+		}
+		h, err := NewHost(HostConfig{
+			Name:     app,
+			Command:  binary(o.BinDir, app),
+			AppDir:   filepath.Join(o.Root, "functions", app),
+			HostJSON: filepath.Join(o.Root, "host.json"),
+			Listener: appL[app],
+			Env:      childEnv(env),
+			Output:   out,
+		})
+		if err != nil {
+			return nil, err
+		}
+		listeners = slices.DeleteFunc(listeners, func(l net.Listener) bool { return l == appL[app] }) // the host owns it
+		s.hosts[app] = h
+	}
+	// The emulators' listeners are served from here on.
+	listeners = slices.DeleteFunc(listeners, func(l net.Listener) bool { return l == entraL || l == vaultL })
+
+	var wg sync.WaitGroup
+	errs := make([]error, len(Apps()))
+	for i, app := range Apps() {
+		wg.Go(func() { errs[i] = s.hosts[app].Start(ctx) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Stack) serve(f func() error) {
+	done := make(chan error, 1)
+	s.serveDone = append(s.serveDone, done)
+	go func() { done <- f() }()
+}
+
+// settings are what the Functions host would pass an app as its app
+// settings, locally.
+func (s *Stack) settings(app, stateDir string, urls map[string]string) map[string]string {
+	env := map[string]string{
+		"AZURE_AUTHORITY_HOST": s.Entra.BaseURL(),
+		"AZURE_HOME_TENANT_ID": entra.HomeTenantID,
+		"EXTRA_CA_FILE":        s.caFile,
+		"DATA_DIR":             filepath.Join(stateDir, "data", app),
+		"ALLOWED_ORIGINS":      SPAOrigin,
+	}
+	tenants := entra.HomeTenantID + "," + entra.SecondTenantID
+	switch app {
+	case AppTask:
+		maps.Copy(env, map[string]string{
+			"AZURE_API_CLIENT_ID":          entra.TaskAPIClientID,
+			"AZURE_NOTIFICATION_CLIENT_ID": entra.NotificationClientID,
+			"NOTIFICATION_URL":             urls[AppNotification],
+			"AZURE_AUDIT_CLIENT_ID":        entra.AuditClientID,
+			"AUDIT_URL":                    urls[AppAudit],
+			"ALLOWED_TENANT_IDS":           tenants,
+			// The Task API reads its secret from Key Vault with its
+			// managed identity, App Service style, as in Azure.
+			downstream.EnvCredential:      downstream.ModeKeyVaultSecret,
+			downstream.EnvKeyVaultURL:     s.Vault.BaseURL(),
+			downstream.EnvManagedIdentity: entra.TaskAPIIdentityClientID,
+			"IDENTITY_ENDPOINT":           s.Entra.BaseURL() + entra.IdentityEndpointPath,
+			"IDENTITY_HEADER":             entra.DevIdentityHeader,
+		})
+	case AppNotification:
+		maps.Copy(env, map[string]string{
+			"AZURE_NOTIFICATION_CLIENT_ID": entra.NotificationClientID,
+			"AZURE_API_CLIENT_ID":          entra.TaskAPIClientID,
+			"ALLOWED_TENANT_IDS":           tenants,
+		})
+	case AppAudit:
+		maps.Copy(env, map[string]string{
+			"AZURE_AUDIT_CLIENT_ID": entra.AuditClientID,
+			"AZURE_API_CLIENT_ID":   entra.TaskAPIClientID,
+		})
+	}
+	return env
+}
+
+// childEnv is an app's whole environment: its settings plus PATH, HOME and
+// TMPDIR from this process, and nothing else, so no AZURE_* or IDENTITY_*
+// variable of the developer's shell changes what the app does.
+func childEnv(settings map[string]string) map[string]string {
+	env := map[string]string{}
+	for _, k := range []string{"PATH", "HOME", "TMPDIR"} {
+		if v, ok := os.LookupEnv(k); ok {
+			env[k] = v
+		}
+	}
+	maps.Copy(env, settings)
+	return env
+}
+
+// URL is an app's public base URL, e.g. http://127.0.0.1:7071; "" for an
+// unknown app.
+func (s *Stack) URL(app string) string {
+	if h := s.hosts[app]; h != nil {
+		return h.URL()
+	}
+	return ""
+}
+
+// CAFile is the PEM of the emulators' CA (StateDir/entra/ca.pem).
+func (s *Stack) CAFile() string { return s.caFile }
+
+// StateDir is the stack's state directory.
+func (s *Stack) StateDir() string { return s.stateDir }
+
+// Settings are the app settings an app was started with (AppEnv applied),
+// without the inherited PATH, HOME and TMPDIR; nil for an unknown app.
+func (s *Stack) Settings(app string) map[string]string { return maps.Clone(s.env[app]) }
+
+// PID is the process id of an app's handler, 0 when it is not running.
+func (s *Stack) PID(app string) int {
+	if h := s.hosts[app]; h != nil {
+		return h.PID()
+	}
+	return 0
+}
+
+func (s *Stack) host(app string) (*Host, error) {
+	h := s.hosts[app]
+	if h == nil {
+		return nil, fmt.Errorf("devstack: no app %q; the apps are %s", app, strings.Join(Apps(), ", "))
+	}
+	return h, nil
+}
+
+// StopApp stops an app's handler (SIGTERM, then SIGKILL after 10 s) and
+// waits for it. Its address stays served: requests are answered 502
+// problem+json until [Stack.StartApp].
+func (s *Stack) StopApp(app string) error {
+	h, err := s.host(app)
+	if err != nil {
+		return err
+	}
+	return h.Stop()
+}
+
+// KillApp kills an app's handler with SIGKILL, as a crash would, and waits
+// for it.
+func (s *Stack) KillApp(app string) error {
+	h, err := s.host(app)
+	if err != nil {
+		return err
+	}
+	return h.Kill()
+}
+
+// StartApp starts a stopped app's handler again, with the same settings
+// behind the same address, and waits until it answers.
+func (s *Stack) StartApp(ctx context.Context, app string) error {
+	h, err := s.host(app)
+	if err != nil {
+		return err
+	}
+	return h.Start(ctx)
+}
+
+// Close stops the apps, then the emulators, and waits for all of them. It
+// is idempotent: later calls return the first call's result.
+func (s *Stack) Close() error {
+	s.closeOnce.Do(func() {
+		var wg sync.WaitGroup
+		errs := make([]error, len(Apps()))
+		for i, app := range Apps() {
+			if h := s.hosts[app]; h != nil {
+				wg.Go(func() { errs[i] = h.Close() })
+			}
+		}
+		wg.Wait()
+		if s.Entra != nil {
+			// HTTP/2 servers wait for idle clients; the emulators share
+			// this transport with every in-process client.
+			s.Entra.HTTPClient().CloseIdleConnections()
+		}
+		s.cancel()
+		for _, done := range s.serveDone {
+			if err := <-done; err != nil {
+				errs = append(errs, fmt.Errorf("devstack: emulator: %w", err))
+			}
+		}
+		s.closeErr = errors.Join(errs...)
+		s.out.close() // nothing more goes to Options.Output
+	})
+	return s.closeErr
+}

@@ -1,0 +1,291 @@
+//go:build unix
+
+package devstack_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/public"
+
+	"github.com/handoff-dev/handoff/emulator/entra"
+	"github.com/handoff-dev/handoff/internal/devstack"
+)
+
+// startStack starts a stack on free ports with a fresh state directory;
+// it is closed (and checked to leave nothing running) when the test ends.
+func startStack(t *testing.T, o devstack.Options) *devstack.Stack {
+	t.Helper()
+	o.Root, o.BinDir, o.Output = repoRoot(), binDir, testWriter{t}
+	if o.StateDir == "" {
+		o.StateDir = t.TempDir()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := devstack.Start(ctx, o)
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+		if left := leftovers(binDir); len(left) > 0 {
+			t.Errorf("handlers still running after Close: %v", left)
+		}
+	})
+	return s
+}
+
+func TestStack(t *testing.T) {
+	// The developer's shell must not leak into the apps.
+	t.Setenv("AZURE_CLIENT_SECRET", "leaked")
+	t.Setenv("AZURE_TENANT_ID", "leaked")
+	t.Setenv("IDENTITY_ENDPOINT", "https://leaked.invalid/msi")
+	state := t.TempDir()
+	s := startStack(t, devstack.Options{StateDir: state})
+
+	t.Run("apps answer through the host", func(t *testing.T) {
+		r := do(t, "GET", s.URL(devstack.AppTask)+"/api/me", nil)
+		wantProblem(t, r, http.StatusUnauthorized)
+		if !strings.Contains(r.header.Get("WWW-Authenticate"), "Bearer") {
+			t.Errorf("401 without a Bearer challenge: %v", r.header)
+		}
+		wantProblem(t, do(t, "POST", s.URL(devstack.AppNotification)+"/api/notify", nil), http.StatusUnauthorized)
+		wantProblem(t, do(t, "GET", s.URL(devstack.AppAudit)+"/api/audit", nil), http.StatusUnauthorized)
+		wantProblem(t, do(t, "GET", s.URL(devstack.AppTask)+"/api/nope", nil), http.StatusNotFound)
+		r = do(t, "DELETE", s.URL(devstack.AppTask)+"/api/tasks", nil)
+		wantProblem(t, r, http.StatusMethodNotAllowed)
+		if r.header.Get("Allow") != "GET, POST" {
+			t.Errorf("Allow %q", r.header.Get("Allow"))
+		}
+		wantProblem(t, do(t, "PUT", s.URL(devstack.AppTask)+"/api/tasks/abc", nil), http.StatusMethodNotAllowed)
+	})
+
+	t.Run("CORS preflight answered by the handler", func(t *testing.T) {
+		r := do(t, "OPTIONS", s.URL(devstack.AppTask)+"/api/tasks", nil,
+			"Origin", devstack.SPAOrigin, "Access-Control-Request-Method", "POST", "Access-Control-Request-Headers", "authorization")
+		if r.status != http.StatusNoContent || r.header.Get("Access-Control-Allow-Origin") != devstack.SPAOrigin {
+			t.Errorf("preflight: %d %v", r.status, r.header)
+		}
+	})
+
+	t.Run("emulators reachable with the CA file", func(t *testing.T) {
+		if s.CAFile() != filepath.Join(state, "entra", "ca.pem") {
+			t.Errorf("CA file %s", s.CAFile())
+		}
+		pem, err := os.ReadFile(s.CAFile())
+		if err != nil || !bytes.Equal(pem, s.Entra.CAPEM()) {
+			t.Fatalf("ca.pem: %v", err)
+		}
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(pem)
+		c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, DisableKeepAlives: true}}
+		resp, err := c.Get(s.Entra.BaseURL() + "/" + entra.HomeTenantID + "/v2.0/.well-known/openid-configuration")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("discovery: %d", resp.StatusCode)
+		}
+		resp, err = c.Get(s.Vault.BaseURL() + "/secrets/" + devstack.KeyVaultSecretName + "?api-version=7.5")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(resp.Header.Get("WWW-Authenticate"), `resource="https://vault.azure.net"`) {
+			t.Errorf("vault without a token: %d %v", resp.StatusCode, resp.Header)
+		}
+		if v, _, ok := s.Vault.Secret(devstack.KeyVaultSecretName); !ok || v != entra.TaskAPISecret {
+			t.Error("the vault does not hold the Task API's secret")
+		}
+	})
+
+	t.Run("apps get their settings and nothing else", func(t *testing.T) {
+		env := s.Settings(devstack.AppTask)
+		if env["NOTIFICATION_URL"] != s.URL(devstack.AppNotification) || env["AUDIT_URL"] != s.URL(devstack.AppAudit) ||
+			env["AZURE_KEYVAULT_URL"] != s.Vault.BaseURL() || env["AZURE_AUTHORITY_HOST"] != s.Entra.BaseURL() ||
+			env["DATA_DIR"] != filepath.Join(state, "data", "task") {
+			t.Errorf("task settings: %v", env)
+		}
+		for _, app := range devstack.Apps() {
+			raw, err := os.ReadFile("/proc/" + strconv.Itoa(s.PID(app)) + "/environ")
+			if err != nil {
+				t.Skipf("cannot read a process's environment here: %v", err)
+			}
+			vars := strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00")
+			for _, leaked := range []string{"AZURE_CLIENT_SECRET", "AZURE_TENANT_ID"} {
+				if envHas(vars, leaked) {
+					t.Errorf("%s inherited %s", app, leaked)
+				}
+			}
+			if envHas(vars, "IDENTITY_ENDPOINT") != (app == devstack.AppTask) || !envHas(vars, "FUNCTIONS_CUSTOMHANDLER_PORT") {
+				t.Errorf("%s environment: %v", app, vars)
+			}
+			if len(vars) != len(s.Settings(app))+1+countSet("PATH", "HOME", "TMPDIR") {
+				t.Errorf("%s has %d variables, want its %d settings, the port and PATH/HOME/TMPDIR: %v", app, len(vars), len(s.Settings(app)), vars)
+			}
+		}
+	})
+
+	t.Run("a create goes through Key Vault, OBO and client credentials", func(t *testing.T) {
+		token := signIn(t, s, "alice@home.handoff.test")
+		r := do(t, "POST", s.URL(devstack.AppTask)+"/api/tasks", strings.NewReader(`{"title":"hello"}`),
+			"Authorization", "Bearer "+token, "Content-Type", "application/json")
+		if r.status != http.StatusCreated || r.body["notification_status"] != "sent" || r.body["audit_status"] != "logged" {
+			t.Fatalf("create: %d %s", r.status, r.raw)
+		}
+	})
+
+	t.Run("a stopped app answers 502, then comes back", func(t *testing.T) {
+		base := s.URL(devstack.AppNotification)
+		pid := s.PID(devstack.AppNotification)
+		if err := s.StopApp(devstack.AppNotification); err != nil {
+			t.Fatal(err)
+		}
+		if !processGone(pid) || s.PID(devstack.AppNotification) != 0 {
+			t.Fatalf("pid %d still running", pid)
+		}
+		wantProblem(t, do(t, "POST", base+"/api/notify", nil), http.StatusBadGateway)
+		if err := s.StartApp(context.Background(), devstack.AppNotification); err != nil {
+			t.Fatal(err)
+		}
+		if s.URL(devstack.AppNotification) != base {
+			t.Error("the address changed")
+		}
+		wantProblem(t, do(t, "POST", base+"/api/notify", nil), http.StatusUnauthorized)
+	})
+
+	t.Run("a killed app answers 502, then comes back", func(t *testing.T) {
+		base := s.URL(devstack.AppAudit)
+		pid := s.PID(devstack.AppAudit)
+		if err := s.KillApp(devstack.AppAudit); err != nil {
+			t.Fatal(err)
+		}
+		if !processGone(pid) {
+			t.Fatalf("pid %d still running", pid)
+		}
+		wantProblem(t, do(t, "GET", base+"/api/audit", nil), http.StatusBadGateway)
+		if err := s.StartApp(context.Background(), devstack.AppAudit); err != nil {
+			t.Fatal(err)
+		}
+		wantProblem(t, do(t, "GET", base+"/api/audit", nil), http.StatusUnauthorized)
+	})
+
+	t.Run("unknown app", func(t *testing.T) {
+		if s.StopApp("nope") == nil || s.KillApp("nope") == nil || s.StartApp(context.Background(), "nope") == nil || s.URL("nope") != "" {
+			t.Error("an unknown app was accepted")
+		}
+	})
+
+	t.Run("close stops everything", func(t *testing.T) {
+		pids := map[string]int{}
+		urls := []string{s.Entra.BaseURL(), s.Vault.BaseURL()}
+		for _, app := range devstack.Apps() {
+			pids[app] = s.PID(app)
+			urls = append(urls, s.URL(app))
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		for app, pid := range pids {
+			if pid == 0 || !processGone(pid) {
+				t.Errorf("%s (pid %d) is still running", app, pid)
+			}
+		}
+		for _, u := range urls {
+			if !refused(u) {
+				t.Errorf("%s still answers", u)
+			}
+		}
+		if err := s.Close(); err != nil {
+			t.Errorf("second Close: %v", err)
+		}
+	})
+}
+
+func countSet(keys ...string) int {
+	n := 0
+	for _, k := range keys {
+		if _, ok := os.LookupEnv(k); ok {
+			n++
+		}
+	}
+	return n
+}
+
+func signIn(t *testing.T, s *devstack.Stack, username string) string {
+	t.Helper()
+	pc, err := public.New(entra.DevClientID, public.WithAuthority(s.Entra.Authority(entra.HomeTenantID)),
+		public.WithHTTPClient(s.Entra.HTTPClient()), public.WithInstanceDiscovery(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	scope := "api://" + entra.TaskAPIClientID + "/" + entra.ScopeAccessAsUser
+	//lint:ignore SA1019 the password grant is deprecated; tests sign test users in without a browser.
+	res, err := pc.AcquireTokenByUsernamePassword(context.Background(), []string{scope}, username, entra.DefaultUserPassword)
+	if err != nil {
+		t.Fatalf("sign in %s: %v", username, err)
+	}
+	return res.AccessToken
+}
+
+func TestStartFailures(t *testing.T) {
+	t.Run("port in use", func(t *testing.T) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		_, err = devstack.Start(context.Background(), devstack.Options{
+			Root: repoRoot(), StateDir: t.TempDir(), BinDir: binDir, Output: testWriter{t},
+			Ports: devstack.Ports{Audit: l.Addr().(*net.TCPAddr).Port},
+		})
+		if err == nil || !strings.Contains(err.Error(), "is in use") {
+			t.Fatalf("Start: %v", err)
+		}
+	})
+	t.Run("not built", func(t *testing.T) {
+		_, err := devstack.Start(context.Background(), devstack.Options{Root: repoRoot(), StateDir: t.TempDir(), BinDir: t.TempDir()})
+		if err == nil || !strings.Contains(err.Error(), "not built") {
+			t.Fatalf("Start: %v", err)
+		}
+	})
+	t.Run("unknown app in AppEnv", func(t *testing.T) {
+		_, err := devstack.Start(context.Background(), devstack.Options{Root: repoRoot(), StateDir: t.TempDir(), BinDir: binDir,
+			AppEnv: map[string]map[string]string{"nope": {"A": "b"}}})
+		if err == nil {
+			t.Fatal("accepted")
+		}
+	})
+	t.Run("an app that cannot start stops the rest", func(t *testing.T) {
+		ports := freePorts(t, 5)
+		_, err := devstack.Start(context.Background(), devstack.Options{
+			Root: repoRoot(), StateDir: t.TempDir(), BinDir: binDir, Output: testWriter{t},
+			Ports:  devstack.Ports{Entra: ports[0], Task: ports[1], Notification: ports[2], Audit: ports[3], KeyVault: ports[4]},
+			AppEnv: map[string]map[string]string{devstack.AppTask: {"AZURE_API_CLIENT_ID": "not-a-guid"}},
+		})
+		if err == nil || !strings.Contains(err.Error(), "task") || !strings.Contains(err.Error(), "exited before it was ready") {
+			t.Fatalf("Start: %v", err)
+		}
+		for _, p := range ports {
+			if !refused("127.0.0.1:" + strconv.Itoa(p)) {
+				t.Errorf("port %d still served", p)
+			}
+		}
+		if left := leftovers(binDir); len(left) > 0 {
+			t.Errorf("handlers left running: %v", left)
+		}
+	})
+}
