@@ -5,46 +5,31 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
-	"os"
-	"os/signal"
+	"net/http"
 	"path/filepath"
-	"syscall"
 
-	"github.com/handoff-dev/handoff/handler/funcapp"
+	"github.com/handoff-dev/handoff/internal/appmain"
 	"github.com/handoff-dev/handoff/internal/notifyapi"
 	"github.com/handoff-dev/handoff/internal/store"
 )
 
-func main() {
-	log := slog.New(slog.NewJSONHandler(os.Stdout, nil)).With("app", "notification")
-	slog.SetDefault(log)
-	if err := run(log); err != nil {
-		log.Error("notification service stopped", "error", err.Error())
-		os.Exit(1)
-	}
-}
+func main() { appmain.Main("notification", build) }
 
-func run(log *slog.Logger) error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	server, err := funcapp.ConfigFromEnv(nil)
-	if err != nil {
-		return err
-	}
+func build(ctx context.Context, log *slog.Logger) (http.Handler, io.Closer, error) {
 	cfg, err := notifyapi.ConfigFromEnv(nil)
 	if err != nil {
-		return fmt.Errorf("configuration: %w", err)
+		return nil, nil, fmt.Errorf("configuration: %w", err)
 	}
 	st, err := store.OpenSQLite(filepath.Join(cfg.DataDir, "notification.db"))
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer st.Close()
 	app, err := notifyapi.New(ctx, cfg, st, log)
 	if err != nil {
-		return err
+		st.Close()
+		return nil, nil, err
 	}
-	server.Logger = log
-	return funcapp.Serve(ctx, server, app.Handler())
+	return app.Handler(), st, nil
 }

@@ -6,59 +6,44 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
-	"os"
-	"os/signal"
+	"net/http"
 	"path/filepath"
-	"syscall"
 
 	"github.com/handoff-dev/handoff/handler/downstream"
-	"github.com/handoff-dev/handoff/handler/funcapp"
+	"github.com/handoff-dev/handoff/internal/appmain"
 	"github.com/handoff-dev/handoff/internal/store"
 	"github.com/handoff-dev/handoff/internal/taskapi"
 )
 
-func main() {
-	log := slog.New(slog.NewJSONHandler(os.Stdout, nil)).With("app", "task")
-	slog.SetDefault(log)
-	if err := run(log); err != nil {
-		log.Error("task api stopped", "error", err.Error())
-		os.Exit(1)
-	}
-}
+func main() { appmain.Main("task", build) }
 
-func run(log *slog.Logger) error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	server, err := funcapp.ConfigFromEnv(nil)
-	if err != nil {
-		return err
-	}
+func build(ctx context.Context, log *slog.Logger) (http.Handler, io.Closer, error) {
 	cfg, err := taskapi.ConfigFromEnv(nil)
 	if err != nil {
-		return fmt.Errorf("configuration: %w", err)
+		return nil, nil, fmt.Errorf("configuration: %w", err)
 	}
 	cred, mode, err := downstream.CredentialFromEnv(downstream.EnvOptions{Transport: cfg.HTTPClient, Logger: log})
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	tokens, err := downstream.New(downstream.Config{
 		Authority: cfg.Authority, HomeTenantID: cfg.HomeTenantID, ClientID: cfg.ClientID, Credential: cred,
 		HTTPClient: cfg.HTTPClient, OBOCacheSize: cfg.OBOCacheSize, MaxTenants: cfg.MaxTenantClients, Logger: log,
 	})
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	st, err := store.OpenSQLite(filepath.Join(cfg.DataDir, "task.db"))
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer st.Close()
 	app, err := taskapi.New(ctx, cfg, st, tokens, log)
 	if err != nil {
-		return err
+		st.Close()
+		return nil, nil, err
 	}
 	log.Info("task api configured", "credential", mode, "authority", cfg.Authority, "any_tenant", cfg.AllowAnyTenant, "tenants", cfg.TenantIDs)
-	server.Logger = log
-	return funcapp.Serve(ctx, server, app.Handler())
+	return app.Handler(), st, nil
 }

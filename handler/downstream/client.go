@@ -120,7 +120,7 @@ func New(cfg Config) (*Client, error) {
 	if err != nil || u.Scheme != "https" || u.Host == "" || u.Path != "" {
 		return nil, fmt.Errorf("downstream: authority %q must be https://host", cfg.Authority)
 	}
-	if !guid(cfg.HomeTenantID) || cfg.ClientID == "" || cfg.Credential == nil {
+	if !entraauth.IsGUID(cfg.HomeTenantID) || cfg.ClientID == "" || cfg.Credential == nil {
 		return nil, errors.New("downstream: HomeTenantID (a GUID), ClientID and Credential are required")
 	}
 	if cfg.HTTPClient == nil {
@@ -164,7 +164,7 @@ var ErrNotDelegated = errors.New("downstream: On-Behalf-Of needs a user's delega
 // tenant. Results are cached until five minutes before they expire; the
 // cache holds at most OBOCacheSize of them.
 func (c *Client) OnBehalfOf(ctx context.Context, user *entraauth.Identity, scopes ...string) (Token, error) {
-	if user == nil || user.AppOnly || user.Token == "" || !guid(user.TenantID) {
+	if user == nil || user.AppOnly || user.Token == "" || !entraauth.IsGUID(user.TenantID) {
 		return Token{}, ErrNotDelegated
 	}
 	if len(scopes) == 0 {
@@ -383,23 +383,6 @@ var sharedTransport = sync.OnceValue(func() *http.Transport {
 // timeouts of 5 s, response headers within 10 s, 30 s in all.
 func NewHTTPClient() *http.Client {
 	return &http.Client{Transport: sharedTransport(), Timeout: 30 * time.Second}
-}
-
-func guid(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i, r := range s {
-		switch {
-		case i == 8 || i == 13 || i == 18 || i == 23:
-			if r != '-' {
-				return false
-			}
-		case !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f'):
-			return false
-		}
-	}
-	return true
 }
 
 func sortedCopy(s []string) []string {

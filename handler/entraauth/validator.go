@@ -149,6 +149,10 @@ func New(ctx context.Context, authority string, cfg Config) (*Validator, error) 
 
 var guidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 
+// IsGUID reports whether s is a lower-case GUID, the form Entra's tid and
+// oid claims take.
+func IsGUID(s string) bool { return guidRE.MatchString(s) }
+
 // header is the JOSE header fields the validator reads. jku, x5u and jwk are
 // deliberately absent: keys come from the authority's metadata only.
 type header struct {

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/handoff-dev/handoff/handler/entraauth"
 )
 
 // EnvExtraCA names a PEM file of extra CAs to trust (development only: the
@@ -53,7 +55,7 @@ func (e *Env) Required(name string) string {
 // GUID is a required lower-case GUID.
 func (e *Env) GUID(name string) string {
 	v := strings.ToLower(e.Required(name))
-	if v != "" && !isGUID(v) {
+	if v != "" && !entraauth.IsGUID(v) {
 		e.fail("%s=%q is not a GUID", name, v)
 	}
 	return v
@@ -75,7 +77,7 @@ func (e *Env) GUIDs(name string) []string {
 	out := e.List(name)
 	for i, v := range out {
 		out[i] = strings.ToLower(v)
-		if !isGUID(out[i]) {
+		if !entraauth.IsGUID(out[i]) {
 			e.fail("%s: %q is not a GUID", name, v)
 		}
 	}
@@ -174,21 +176,4 @@ func contains(s []string, v string) bool {
 		}
 	}
 	return false
-}
-
-func isGUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i, r := range s {
-		switch {
-		case i == 8 || i == 13 || i == 18 || i == 23:
-			if r != '-' {
-				return false
-			}
-		case !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f'):
-			return false
-		}
-	}
-	return true
 }

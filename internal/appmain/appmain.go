@@ -1,0 +1,49 @@
+// Package appmain is what the three Function App binaries share in main:
+// JSON logs on stdout (the Functions host ships them to Application
+// Insights), SIGTERM handling, the custom-handler server.
+package appmain
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/handoff-dev/handoff/handler/funcapp"
+)
+
+// Build wires an app: it returns the handler to serve and what to close
+// when serving ends.
+type Build func(ctx context.Context, log *slog.Logger) (http.Handler, io.Closer, error)
+
+// Main runs the app named name until SIGTERM or Ctrl-C, and exits 1 if it
+// could not start or serve.
+func Main(name string, build Build) {
+	log := slog.New(slog.NewJSONHandler(os.Stdout, nil)).With("app", name)
+	slog.SetDefault(log)
+	if err := run(log, build); err != nil {
+		log.Error(name+" stopped", "error", err.Error())
+		os.Exit(1)
+	}
+}
+
+func run(log *slog.Logger, build Build) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	server, err := funcapp.ConfigFromEnv(nil)
+	if err != nil {
+		return err
+	}
+	h, closer, err := build(ctx, log)
+	if err != nil {
+		return err
+	}
+	if closer != nil {
+		defer closer.Close()
+	}
+	server.Logger = log
+	return funcapp.Serve(ctx, server, h)
+}
