@@ -54,10 +54,20 @@ func repoRoot() string {
 // stack starts the whole system on free ports for one test.
 func stack(t *testing.T, appEnv map[string]map[string]string) *devstack.Stack {
 	t.Helper()
+	return start(t, devstack.Options{AppEnv: appEnv})
+}
+
+// stackWith starts the system with another Entra directory.
+func stackWith(t *testing.T, dir *entra.Directory) *devstack.Stack {
+	t.Helper()
+	return start(t, devstack.Options{EntraDirectory: dir})
+}
+
+func start(t *testing.T, o devstack.Options) *devstack.Stack {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s, err := devstack.Start(ctx, devstack.Options{
-		Root: repoRoot(), StateDir: t.TempDir(), BinDir: binDir, AppEnv: appEnv, Output: testWriter{t},
-	})
+	o.Root, o.StateDir, o.BinDir, o.Output = repoRoot(), t.TempDir(), binDir, testWriter{t}
+	s, err := devstack.Start(ctx, o)
 	if err != nil {
 		cancel()
 		t.Fatalf("devstack: %v", err)

@@ -311,3 +311,33 @@ func TestDownstreamFailures(t *testing.T) {
 		}
 	})
 }
+
+// TestConsentRequired: in a tenant onboarded without admin consent for the
+// Notification Service, the task is still created, and the failure tells a
+// SPA what to do: consent_required, the scopes, and a challenge for MSAL.
+func TestConsentRequired(t *testing.T) {
+	dir := entra.DefaultDirectory()
+	second := dir.Tenant(entra.SecondTenantID)
+	var kept []*entra.ConsentGrant
+	for _, g := range second.ConsentGrants {
+		if !(g.ClientAppID == entra.TaskAPIClientID && g.ResourceAppID == entra.NotificationClientID) {
+			kept = append(kept, g)
+		}
+	}
+	second.ConsentGrants = kept
+	s := stackWith(t, dir)
+	erin := signIn(t, s, entra.SecondTenantID, "erin@fabrikam.handoff.test")
+	r := call(t, "POST", s.URL("task")+"/api/tasks", erin, map[string]string{"title": "before consent"})
+	f, _ := r.body["notification_failure"].(map[string]any)
+	if r.status != 201 || r.body["notification_status"] != "failed" || r.body["audit_status"] != "logged" || f["reason"] != "consent_required" {
+		t.Fatalf("create: %d %s", r.status, r.raw)
+	}
+	challenge := str(f["challenge"])
+	if !strings.HasPrefix(challenge, "Bearer ") || !strings.Contains(challenge, `error="consent_required"`) ||
+		!strings.Contains(challenge, "/"+entra.SecondTenantID+"/oauth2/v2.0/authorize") {
+		t.Errorf("challenge %q", challenge)
+	}
+	if scopes, _ := f["scopes"].([]any); len(scopes) != 1 || scopes[0] != entra.NotificationClientID+"/.default" {
+		t.Errorf("scopes %v", f["scopes"])
+	}
+}
