@@ -3,7 +3,7 @@ GO       ?= go
 STATE    ?= .state
 APPS     ?= task notification audit
 
-.PHONY: run demo test fmt-check vet staticcheck unit fuzz bench build package clean
+.PHONY: run demo test fmt-check vet staticcheck unit fuzz bench build package clean tools
 
 ## run: the whole system locally (emulators + the three Function Apps) until Ctrl-C.
 run:
@@ -28,6 +28,19 @@ staticcheck:
 
 unit:
 	$(GO) test -race -timeout 10m ./...
+
+## tools: Azurite (Azure Storage's emulator) into .tools/ for the Table Storage tests; needs Node.js and npm.
+AZURITE_VERSION ?= 3.37.0
+tools:
+	@if ! command -v node >/dev/null 2>&1; then \
+	  echo "note: Node.js is not installed, so Azurite is not: the Table Storage tests will be skipped"; \
+	elif ! command -v npm >/dev/null 2>&1; then \
+	  echo "Node.js is installed but npm is not: install npm to install Azurite (the Table Storage tests fail without it)"; exit 1; \
+	elif [ "$$(node -p "require('./.tools/node_modules/azurite/package.json').version" 2>/dev/null)" = "$(AZURITE_VERSION)" ]; then \
+	  echo "Azurite $(AZURITE_VERSION) is in .tools/"; \
+	else \
+	  npm install --prefix .tools --no-save --no-audit --no-fund azurite@$(AZURITE_VERSION); \
+	fi
 
 ## fuzz: fuzz the token validator briefly (FUZZTIME=1m for longer).
 FUZZTIME ?= 10s
