@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -31,10 +32,11 @@ var apps = []struct {
 	port     int    // Host.LocalHttpPort, as in DESIGN.md
 	routes   []funcapp.Route
 	settings []string
+	timers   []string // its timer functions: the handler serves each at /<name>
 }{
-	{"task", "taskapi", 7071, taskapi.Routes(), taskapi.Settings},
-	{"notification", "notifyapi", 7072, notifyapi.Routes(), notifyapi.Settings},
-	{"audit", "auditapi", 7073, auditapi.Routes(), auditapi.Settings},
+	{"task", "taskapi", 7071, taskapi.Routes(), taskapi.Settings, []string{taskapi.SweepFunction}},
+	{"notification", "notifyapi", 7072, notifyapi.Routes(), notifyapi.Settings, nil},
+	{"audit", "auditapi", 7073, auditapi.Routes(), auditapi.Settings, nil},
 }
 
 // hostSettings are in every local.settings.json besides the app's own.
@@ -140,6 +142,9 @@ type binding struct {
 	AuthLevel string   `json:"authLevel"`
 	Route     string   `json:"route"`
 	Methods   []string `json:"methods"`
+	// timerTrigger
+	Schedule     string `json:"schedule"`
+	RunOnStartup bool   `json:"runOnStartup"`
 }
 
 type functionJSON struct {
@@ -208,7 +213,9 @@ func TestFunctionJSON(t *testing.T) {
 			if len(files) == 0 {
 				t.Fatalf("no function.json under %s/", app.name)
 			}
+			examples := exampleValues(t, app.name)
 			declared := map[funcapp.Route]string{} // route → file that declares it
+			var timers []string
 			for _, f := range files {
 				data := readFile(t, f)
 				if err := validate(s.function, data); err != nil {
@@ -217,6 +224,16 @@ func TestFunctionJSON(t *testing.T) {
 				}
 				var fn functionJSON
 				decode(t, f, data, &fn)
+				if isTimer(fn) {
+					// Invoked by the host at /<name>, outside the HTTP
+					// routes: not part of the route comparison.
+					name := filepath.Base(filepath.Dir(f))
+					for _, p := range checkTimerFunction(name, fn, app.pkg, app.settings, examples) {
+						t.Errorf("%s: %s", f, p)
+					}
+					timers = append(timers, name)
+					continue
+				}
 				var triggers, outs []binding
 				for _, b := range fn.Bindings {
 					switch {
@@ -253,11 +270,81 @@ func TestFunctionJSON(t *testing.T) {
 					declared[r] = f
 				}
 			}
-			if diff := routeDiff(slices.Collect(maps.Keys(declared)), app.routes); diff != "" {
+			served := slices.DeleteFunc(slices.Clone(app.routes), func(r funcapp.Route) bool {
+				return slices.Contains(timers, strings.TrimPrefix(r.Pattern, "/")) // a timer function's handler
+			})
+			if diff := routeDiff(slices.Collect(maps.Keys(declared)), served); diff != "" {
 				t.Errorf("the %s app's function.json files and %s.Routes() differ:\n%s", app.name, app.pkg, diff)
+			}
+			slices.Sort(timers)
+			want := slices.Sorted(slices.Values(app.timers))
+			if !slices.Equal(timers, want) {
+				t.Errorf("the %s app's timer functions are %v, its handler serves %v (the host POSTs each to /<folder name>)", app.name, timers, want)
 			}
 		})
 	}
+}
+
+// isTimer reports whether fn is a timer-triggered function.
+func isTimer(fn functionJSON) bool {
+	return slices.ContainsFunc(fn.Bindings, func(b binding) bool { return b.Type == "timerTrigger" })
+}
+
+// functionName is what the Functions host accepts as a function's name.
+var functionName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,127}$`)
+
+// settingRef is a whole binding property that names an app setting.
+var settingRef = regexp.MustCompile(`^%([A-Za-z_][A-Za-z0-9_]*)%$`)
+
+// checkTimerFunction lists what is wrong with the timer function name of
+// an app whose settings (pkg.Settings) and example values are given.
+func checkTimerFunction(name string, fn functionJSON, pkg string, settings []string, examples map[string]any) []string {
+	var problems []string
+	if !functionName.MatchString(name) {
+		problems = append(problems, fmt.Sprintf("%q is not a function name the host accepts (a letter, then letters, digits, _ or -)", name))
+	}
+	if strings.EqualFold(name, "api") {
+		problems = append(problems, fmt.Sprintf("the host invokes a timer function at /%s, which is where the HTTP routes live (/api/...): rename it", name))
+	}
+	if len(fn.Bindings) != 1 || fn.Bindings[0].Type != "timerTrigger" || fn.Bindings[0].Direction != "in" {
+		var got []string
+		for _, b := range fn.Bindings {
+			got = append(got, b.Type+"/"+b.Direction)
+		}
+		return append(problems, fmt.Sprintf("a timer function has exactly one binding, a timerTrigger in (no HTTP trigger, no output binding); got %v", got))
+	}
+	b := fn.Bindings[0]
+	if b.RunOnStartup {
+		problems = append(problems, "runOnStartup is true: the function would also run at every restart and scale-out")
+	}
+	m := settingRef.FindStringSubmatch(b.Schedule)
+	if m == nil {
+		return append(problems, fmt.Sprintf("schedule %q must name an app setting, %%SETTING%%, so each environment sets its own", b.Schedule))
+	}
+	if !slices.Contains(settings, m[1]) {
+		problems = append(problems, fmt.Sprintf("schedule %s names a setting that is not in %s.Settings", b.Schedule, pkg))
+	}
+	if v, ok := examples[m[1]].(string); ok {
+		if _, err := funcapp.ParseNCRONTAB(v); err != nil {
+			problems = append(problems, fmt.Sprintf("the example's %s is not a schedule: %v", m[1], err))
+		}
+	}
+	return problems
+}
+
+// exampleValues are the Values of an app's local.settings.json.example
+// (nil if it cannot be read: TestLocalSettingsExamples reports that).
+func exampleValues(t *testing.T, app string) map[string]any {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(app, "local.settings.json.example"))
+	if err != nil {
+		return nil
+	}
+	var ls localSettings
+	if json.Unmarshal(data, &ls) != nil {
+		return nil
+	}
+	return ls.Values
 }
 
 // routeDiff describes how the declared routes and the served ones differ.
@@ -359,6 +446,9 @@ func TestSchemasRejectBrokenDocuments(t *testing.T) {
 		{"function.json direction sideways", s.function, `{"bindings": [{"type": "httpTrigger", "direction": "sideways", "name": "req"}]}`, false},
 		{"function.json binding without name", s.function, `{"bindings": [{"type": "http", "direction": "out"}]}`, false},
 		{"function.json not JSON", s.function, `{"bindings": [`, false},
+		{"function.json timer valid", s.function, timerDoc("in", `"%AUDIT_SWEEP_SCHEDULE%"`), true},
+		{"function.json timer out", s.function, timerDoc("out", `"%AUDIT_SWEEP_SCHEDULE%"`), false},
+		{"function.json timer schedule not a string", s.function, timerDoc("in", `300`), false},
 		{"host.json valid", s.host, fmt.Sprintf(host, "", ""), true},
 		{"host.json with $schema", s.host, fmt.Sprintf(host, `"$schema": "https://json.schemastore.org/host.json",`, ""), false},
 		{"host.json string port", s.host, fmt.Sprintf(host, "", `, "port": "8080"`), false},
@@ -377,6 +467,56 @@ func TestSchemasRejectBrokenDocuments(t *testing.T) {
 				t.Errorf("accepted a broken document:\n%s", tc.doc)
 			case !tc.valid && !errors.As(err, &verr) && !strings.HasPrefix(err.Error(), "not JSON"):
 				t.Errorf("rejected for another reason than validation: %v", err)
+			}
+		})
+	}
+}
+
+// timerDoc is a timer function.json with the given direction and schedule
+// (JSON).
+func timerDoc(direction, schedule string) string {
+	return `{"bindings": [{"type": "timerTrigger", "direction": "` + direction + `", "name": "timer", "schedule": ` + schedule +
+		`, "runOnStartup": false, "useMonitor": true}]}`
+}
+
+// TestTimerFunctionChecks shows the timer checks above can fail: each
+// document is one mistake away from a valid one.
+func TestTimerFunctionChecks(t *testing.T) {
+	settings := []string{"AUDIT_SWEEP_SCHEDULE", "OTHER"}
+	examples := map[string]any{"AUDIT_SWEEP_SCHEDULE": "0 */1 * * * *", "OTHER": "*/5 * * * *"}
+	parse := func(doc string) functionJSON {
+		var fn functionJSON
+		if err := json.Unmarshal([]byte(doc), &fn); err != nil {
+			t.Fatal(err)
+		}
+		return fn
+	}
+	const http = `{"type": "httpTrigger", "direction": "in", "name": "req", "authLevel": "anonymous", "route": "sweep", "methods": ["post"]}`
+	for _, tc := range []struct {
+		name, function, doc string
+		want                string // "" means valid
+	}{
+		{"valid", "sweep", timerDoc("in", `"%AUDIT_SWEEP_SCHEDULE%"`), ""},
+		{"named api", "api", timerDoc("in", `"%AUDIT_SWEEP_SCHEDULE%"`), "where the HTTP routes live"},
+		{"named API", "API", timerDoc("in", `"%AUDIT_SWEEP_SCHEDULE%"`), "where the HTTP routes live"},
+		{"bad name", "sweep.v2", timerDoc("in", `"%AUDIT_SWEEP_SCHEDULE%"`), "not a function name"},
+		{"literal schedule", "sweep", timerDoc("in", `"0 */5 * * * *"`), "must name an app setting"},
+		{"partial reference", "sweep", timerDoc("in", `"0 %MINUTES% * * * *"`), "must name an app setting"},
+		{"unknown setting", "sweep", timerDoc("in", `"%AUDIT_SWEEP_CRON%"`), "not in taskapi.Settings"},
+		{"example not a schedule", "sweep", timerDoc("in", `"%OTHER%"`), "the example's OTHER is not a schedule"},
+		{"run on startup", "sweep", strings.Replace(timerDoc("in", `"%AUDIT_SWEEP_SCHEDULE%"`), `"runOnStartup": false`, `"runOnStartup": true`, 1), "runOnStartup"},
+		{"with an HTTP trigger", "sweep", `{"bindings": [` + http + `, {"type": "timerTrigger", "direction": "in", "name": "timer", "schedule": "%AUDIT_SWEEP_SCHEDULE%"}]}`,
+			"exactly one binding"},
+		{"with an output", "sweep", `{"bindings": [{"type": "timerTrigger", "direction": "in", "name": "timer", "schedule": "%AUDIT_SWEEP_SCHEDULE%"}, {"type": "queue", "direction": "out", "name": "q"}]}`,
+			"exactly one binding"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			problems := checkTimerFunction(tc.function, parse(tc.doc), "taskapi", settings, examples)
+			switch {
+			case tc.want == "" && len(problems) > 0:
+				t.Errorf("rejected a valid function: %v", problems)
+			case tc.want != "" && !strings.Contains(strings.Join(problems, "\n"), tc.want):
+				t.Errorf("problems %v, want one containing %q", problems, tc.want)
 			}
 		})
 	}

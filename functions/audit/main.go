@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"path/filepath"
 
 	"github.com/handoff-dev/handoff/internal/appmain"
 	"github.com/handoff-dev/handoff/internal/auditapi"
@@ -22,7 +21,7 @@ func build(ctx context.Context, log *slog.Logger) (http.Handler, io.Closer, erro
 	if err != nil {
 		return nil, nil, fmt.Errorf("configuration: %w", err)
 	}
-	st, err := store.OpenSQLite(filepath.Join(cfg.DataDir, "audit.db"))
+	st, err := store.Open(ctx, nil, cfg.DataDir, "audit")
 	if err != nil {
 		return nil, nil, err
 	}

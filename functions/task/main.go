@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"path/filepath"
 
 	"github.com/handoff-dev/handoff/handler/downstream"
 	"github.com/handoff-dev/handoff/internal/appmain"
@@ -35,7 +34,7 @@ func build(ctx context.Context, log *slog.Logger) (http.Handler, io.Closer, erro
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := store.OpenSQLite(filepath.Join(cfg.DataDir, "task.db"))
+	st, err := store.Open(ctx, nil, cfg.DataDir, "task")
 	if err != nil {
 		return nil, nil, err
 	}

@@ -14,5 +14,5 @@ func Routes() []funcapp.Route {
 // single-tenant: it accepts its home tenant's tokens only.
 var Settings = []string{
 	"AZURE_HOME_TENANT_ID", "AZURE_AUDIT_CLIENT_ID", "AZURE_AUTHORITY_HOST",
-	"ALLOWED_ORIGINS", "AZURE_API_CLIENT_ID", "ALLOWED_CALLER_APP_IDS", "DATA_DIR", "EXTRA_CA_FILE",
+	"ALLOWED_ORIGINS", "AZURE_API_CLIENT_ID", "ALLOWED_CALLER_APP_IDS", "DATA_DIR", "STORAGE_BACKEND", "EXTRA_CA_FILE",
 }

@@ -34,16 +34,41 @@
 //     requests on declared routes are answered 502 problem+json at once (the
 //     real host would restart the worker and answer 5xx meanwhile);
 //   - it stops the handler with SIGTERM, then SIGKILL after 10 s, and
-//     reports every exit on its output.
+//     reports every exit on its output;
+//   - it runs each timerTrigger function (function name = its folder) on its
+//     six-field NCRONTAB schedule (funcapp.ParseNCRONTAB; a %SETTING%
+//     reference is resolved from the app settings, and an unset one fails
+//     NewHost, hence Start, naming it), evaluated in UTC, while the handler
+//     runs: it POSTs {"Data":{"<binding>":<timer info>},"Metadata":{"sys":…}}
+//     to the handler at /<function> and reads {"Outputs","Logs",
+//     "ReturnValue"} back, logging each firing, each line of Logs and the
+//     outcome as "[<app> host] <function>: …". A non-2xx answer is a failed
+//     run. As the host's TimerListener, runs of a function never overlap
+//     (an occurrence due while one runs is skipped, and if the next
+//     occurrence passed during a run it fires right after it), IsPastDue is
+//     false, and ScheduleStatus (when useMonitor is on: by default unless the
+//     schedule fires more than once a minute) carries the previous run as
+//     Last and LastUpdated (0001-01-01T00:00:00 before the first) and the
+//     occurrence being run as Next. runOnStartup runs it once at each start.
+//     Stopping the handler stops its timers (a run in flight gets the stop
+//     timeout to finish). [Host.Invoke] runs one now, as the host's admin
+//     endpoint does, and returns its Logs; HostConfig.TimersManual (and
+//     Options.TimersManual) turns scheduled firing off for tests;
+//   - a timer function is not reachable over HTTP: /<function> is answered
+//     404 like any undeclared path.
 //
 // What it does NOT cover of the real host: the extension bundle; bindings
-// other than HTTP (no timer, queue or other triggers, no output bindings;
-// a function without an httpTrigger is ignored); host-level and function
-// keys (authLevel is ignored: every route is anonymous); the host's
-// timeouts (functionTimeout, the 230 s HTTP limit), request size limits,
-// concurrency, scale-out and worker restarts; Application Insights and the
-// host's own logs; the platform's CORS and authentication (Easy Auth); the
-// admin and runtime endpoints (/admin, /runtime/webhooks) and the default
-// page at /; route constraints ({id:int} matches any segment) and segments
+// other than HTTP and timer (no queue or other triggers, no output
+// bindings); the timer's schedule monitor across restarts (no past-due
+// runs: the record lives in memory, so IsPastDue is always false), the
+// singleton lock across instances, WEBSITE_TIME_ZONE and TimeSpan
+// schedules (hh:mm:ss); host-level and function keys (authLevel is
+// ignored: every route is anonymous); the host's timeouts (functionTimeout,
+// but for a 5-minute bound on timer runs; the 230 s HTTP limit), request
+// size limits, concurrency, scale-out and worker restarts; Application
+// Insights and the host's own logs; the platform's CORS and authentication
+// (Easy Auth); the admin and runtime endpoints (/admin, /runtime/webhooks:
+// [Host.Invoke] stands in for /admin/functions/{name}) and the default page
+// at /; route constraints ({id:int} matches any segment) and segments
 // mixing literals and parameters, which are refused.
 package devstack

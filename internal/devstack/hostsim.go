@@ -66,6 +66,9 @@ type HostConfig struct {
 	StartTimeout time.Duration
 	// StopTimeout: 0 means DefaultStopTimeout.
 	StopTimeout time.Duration
+	// TimersManual turns off the scheduled firing of timer functions:
+	// they run only through [Host.Invoke] (tests).
+	TimersManual bool
 }
 
 // HTTPRoute is an HTTP trigger a function.json declares.
@@ -95,11 +98,13 @@ type routeSeg struct {
 }
 
 // Host plays the Functions host's part for one app: it runs the handler
-// process and forwards the app's declared routes to it. Its methods are
-// safe for concurrent use; Start, Stop, Kill and Close run one at a time.
+// process, forwards the app's declared routes to it, and invokes its timer
+// functions on their schedules while it runs. Its methods are safe for
+// concurrent use; Start, Stop, Kill and Close run one at a time.
 type Host struct {
 	cfg       HostConfig
 	routes    []HTTPRoute
+	timers    []*timer
 	url       string
 	srv       *http.Server
 	serveDone chan error
@@ -108,10 +113,11 @@ type Host struct {
 	log       *lineWriter // the host's own messages
 	target    atomic.Pointer[url.URL]
 
-	op     sync.Mutex // serializes Start, Stop, Kill, Close
-	mu     sync.Mutex // guards proc and closed
-	proc   *process
-	closed bool
+	op       sync.Mutex // serializes Start, Stop, Kill, Close
+	mu       sync.Mutex // guards proc, timerRun and closed
+	proc     *process
+	timerRun *timerRun // the timers' scheduling while the handler runs
+	closed   bool
 }
 
 // process is one run of the handler.
@@ -123,8 +129,10 @@ type process struct {
 	expected atomic.Bool   // the exit was asked for (Stop, Kill)
 }
 
-// NewHost reads the app's function.json files and serves its public
-// address at once; requests are answered 502 until [Host.Start].
+// NewHost reads the app's function.json files (resolving the %SETTING%
+// references of timer schedules from cfg.Env: an unset one is an error) and
+// serves its public address at once; requests are answered 502 until
+// [Host.Start].
 func NewHost(cfg HostConfig) (*Host, error) {
 	if cfg.Name == "" || cfg.Command == "" || cfg.AppDir == "" || cfg.Listener == nil {
 		return nil, errors.New("devstack: HostConfig needs Name, Command, AppDir and Listener")
@@ -151,12 +159,17 @@ func NewHost(cfg HostConfig) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(routes) == 0 {
-		return nil, fmt.Errorf("devstack: %s declares no HTTP trigger", cfg.AppDir)
+	timers, err := LoadTimers(cfg.AppDir, cfg.Env)
+	if err != nil {
+		return nil, err
+	}
+	if len(routes) == 0 && len(timers) == 0 {
+		return nil, fmt.Errorf("devstack: %s declares no HTTP or timer trigger", cfg.AppDir)
 	}
 	h := &Host{
 		cfg:       cfg,
 		routes:    routes,
+		timers:    newTimers(timers),
 		url:       "http://" + cfg.Listener.Addr().String(),
 		serveDone: make(chan error, 1),
 		log:       newLineWriter(cfg.Output, "["+cfg.Name+" host] "),
@@ -232,6 +245,12 @@ func (h *Host) Start(ctx context.Context) error {
 	if running {
 		return fmt.Errorf("devstack: %s is already running", h.cfg.Name)
 	}
+	// After a crash the timers of the dead process still run: end them.
+	h.mu.Lock()
+	stale := h.timerRun
+	h.timerRun = nil
+	h.mu.Unlock()
+	h.endTimers(stale, true)
 	port, err := freePort()
 	if err != nil {
 		return fmt.Errorf("devstack: %s: %w", h.cfg.Name, err)
@@ -291,6 +310,16 @@ func (h *Host) Start(ctx context.Context) error {
 		return fmt.Errorf("devstack: %s: %w", h.cfg.Name, err)
 	}
 	h.log.printf("ready at %s, forwarding to 127.0.0.1:%d", h.url, port)
+	if len(h.timers) > 0 {
+		if h.cfg.TimersManual {
+			h.log.printf("timer functions run only when invoked (TimersManual): %s", timerNames(h.timers))
+		} else {
+			run := h.startTimers()
+			h.mu.Lock()
+			h.timerRun = run
+			h.mu.Unlock()
+		}
+	}
 	return nil
 }
 
@@ -348,9 +377,12 @@ func (h *Host) Kill() error {
 
 func (h *Host) stop(kill bool) error {
 	h.mu.Lock()
-	p := h.proc
-	h.proc = nil
+	p, run := h.proc, h.timerRun
+	h.proc, h.timerRun = nil, nil
 	h.mu.Unlock()
+	// No timer fires once the handler is asked to stop; a run in flight
+	// finishes first (unless kill), as the host drains its listeners.
+	h.endTimers(run, kill)
 	if p == nil {
 		return nil
 	}
@@ -414,7 +446,8 @@ func (h *Host) Close() error {
 }
 
 // ServeHTTP routes as the host does: declared routes to the handler,
-// everything else answered here.
+// everything else answered here. Timer functions have no route: the
+// handler's /<function> path is not reachable through the host.
 func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	matched, allowed := h.match(r.Method, r.URL.Path)
 	if len(matched) == 0 {

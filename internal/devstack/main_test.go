@@ -18,10 +18,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/handoff-dev/handoff/handler/funcapp"
 	"github.com/handoff-dev/handoff/internal/devstack"
 )
 
@@ -62,8 +64,10 @@ func repoRoot() string {
 }
 
 // fakeHandler is a custom handler for the host simulator's tests: it
-// answers GET / (the readiness probe) and echoes every other request, with
-// its environment, as JSON. mode changes how it starts and stops.
+// answers GET / (the readiness probe), serves timer functions at /sweep,
+// /broken, /slow and /garbage (see fakeTimers), and echoes every other
+// request, with its environment, as JSON. mode changes how it starts and
+// stops.
 func fakeHandler(mode string) {
 	fmt.Println("fake handler starting")
 	fmt.Fprint(os.Stderr, "to stderr\nwithout a newline")
@@ -82,6 +86,7 @@ func fakeHandler(mode string) {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {})
+	fakeTimers(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		w.Header().Set("Content-Type", "application/json")
@@ -103,6 +108,42 @@ func fakeHandler(mode string) {
 	}
 	fmt.Println("fake handler stopped")
 	os.Exit(0)
+}
+
+// fakeTimers serves the fake handler's timer functions, as an app does with
+// funcapp.Timer. Each run prints "fake <name> ran" on stdout, so tests
+// count runs in the host's output.
+func fakeTimers(mux *http.ServeMux) {
+	mux.Handle("/sweep", funcapp.Timer("timer", func(ctx context.Context, info funcapp.TimerInfo) ([]string, error) {
+		fmt.Println("fake sweep ran")
+		status := "no status"
+		if st := info.ScheduleStatus; st != nil {
+			status = fmt.Sprintf("last=%s next=%s updated=%s", st.Last.Format(time.RFC3339Nano), st.Next.Format(time.RFC3339Nano), st.LastUpdated.Format(time.RFC3339Nano))
+		}
+		return []string{"swept", fmt.Sprintf("past due: %v", info.IsPastDue), status}, nil
+	}))
+	mux.Handle("/broken", funcapp.Timer("timer", func(context.Context, funcapp.TimerInfo) ([]string, error) {
+		fmt.Println("fake broken ran")
+		return []string{"tried"}, errors.New("store unavailable")
+	}))
+	var running atomic.Int32
+	mux.Handle("/slow", funcapp.Timer("t", func(ctx context.Context, _ funcapp.TimerInfo) ([]string, error) {
+		if running.Add(1) > 1 {
+			fmt.Println("fake slow OVERLAP")
+		}
+		defer running.Add(-1)
+		fmt.Println("fake slow ran")
+		select {
+		case <-time.After(2500 * time.Millisecond):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return []string{"slow done"}, nil
+	}))
+	mux.HandleFunc("POST /garbage", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Println("fake garbage ran")
+		w.Write([]byte("not an invocation result"))
+	})
 }
 
 type echo struct {

@@ -34,6 +34,10 @@ func DefaultPorts() Ports {
 // SPAOrigin is the local SPA's origin, allowed by every app's CORS.
 const SPAOrigin = "http://localhost:3000"
 
+// DefaultAuditSweepSchedule is the Task API's AUDIT_SWEEP_SCHEDULE in a
+// Stack (AppEnv can change it): the NCRONTAB schedule of its sweep timer.
+const DefaultAuditSweepSchedule = "0 */1 * * * *"
+
 // KeyVaultSecretName is the vault secret that holds the Task API's client
 // secret (downstream's default name).
 const KeyVaultSecretName = "task-api-client-secret"
@@ -61,6 +65,9 @@ type Options struct {
 	// entra.DefaultDirectory(). The apps' settings name the default
 	// directory's ids whatever it holds.
 	EntraDirectory *entra.Directory
+	// TimersManual turns off the scheduled firing of the apps' timer
+	// functions: they run only through [Stack.Invoke] (tests).
+	TimersManual bool
 }
 
 // Stack is the running system. Its methods are safe for concurrent use.
@@ -215,13 +222,14 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 			}
 		}
 		h, err := NewHost(HostConfig{
-			Name:     app,
-			Command:  binary(o.BinDir, app),
-			AppDir:   filepath.Join(o.Root, "functions", app),
-			HostJSON: filepath.Join(o.Root, "host.json"),
-			Listener: appL[app],
-			Env:      childEnv(env),
-			Output:   out,
+			Name:         app,
+			Command:      binary(o.BinDir, app),
+			AppDir:       filepath.Join(o.Root, "functions", app),
+			HostJSON:     filepath.Join(o.Root, "host.json"),
+			Listener:     appL[app],
+			Env:          childEnv(env),
+			Output:       out,
+			TimersManual: o.TimersManual,
 		})
 		if err != nil {
 			return nil, err
@@ -270,6 +278,9 @@ func (s *Stack) settings(app, stateDir string, urls map[string]string) map[strin
 			"AZURE_AUDIT_CLIENT_ID":        entra.AuditClientID,
 			"AUDIT_URL":                    urls[AppAudit],
 			"ALLOWED_TENANT_IDS":           tenants,
+			// The audit outbox's sweep (functions/task/sweep): every
+			// minute, as in the example settings.
+			"AUDIT_SWEEP_SCHEDULE": DefaultAuditSweepSchedule,
 			// The Task API reads its secret from Key Vault with its
 			// managed identity, App Service style, as in Azure.
 			downstream.EnvCredential:      downstream.ModeKeyVaultSecret,
@@ -340,6 +351,16 @@ func (s *Stack) host(app string) (*Host, error) {
 		return nil, fmt.Errorf("devstack: no app %q; the apps are %s", app, strings.Join(Apps(), ", "))
 	}
 	return h, nil
+}
+
+// Invoke runs an app's timer function now, as the host's admin endpoint
+// does, and returns the logs its handler answered (see [Host.Invoke]).
+func (s *Stack) Invoke(ctx context.Context, app, function string) ([]string, error) {
+	h, err := s.host(app)
+	if err != nil {
+		return nil, err
+	}
+	return h.Invoke(ctx, function)
 }
 
 // StopApp stops an app's handler (SIGTERM, then SIGKILL after 10 s) and

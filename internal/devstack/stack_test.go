@@ -148,6 +148,25 @@ func TestStack(t *testing.T) {
 		}
 	})
 
+	t.Run("the Task API's sweep is a timer function", func(t *testing.T) {
+		if env := s.Settings(devstack.AppTask); env["AUDIT_SWEEP_SCHEDULE"] != devstack.DefaultAuditSweepSchedule {
+			t.Errorf("AUDIT_SWEEP_SCHEDULE = %q", env["AUDIT_SWEEP_SCHEDULE"])
+		}
+		logs, err := s.Invoke(context.Background(), devstack.AppTask, "sweep")
+		if err != nil || len(logs) == 0 {
+			t.Fatalf("Invoke sweep: %q, %v", logs, err)
+		}
+		// Not reachable over HTTP, as under the real host.
+		wantProblem(t, do(t, "POST", s.URL(devstack.AppTask)+"/sweep", strings.NewReader(`{"Data":{"timer":{}}}`)), http.StatusNotFound)
+		wantProblem(t, do(t, "POST", s.URL(devstack.AppTask)+"/api/sweep", nil), http.StatusNotFound)
+		if _, err := s.Invoke(context.Background(), devstack.AppAudit, "sweep"); err == nil {
+			t.Error("the Audit Service has a sweep")
+		}
+		if _, err := s.Invoke(context.Background(), "nope", "sweep"); err == nil {
+			t.Error("an unknown app was accepted")
+		}
+	})
+
 	t.Run("a stopped app answers 502, then comes back", func(t *testing.T) {
 		base := s.URL(devstack.AppNotification)
 		pid := s.PID(devstack.AppNotification)
@@ -267,6 +286,22 @@ func TestStartFailures(t *testing.T) {
 			AppEnv: map[string]map[string]string{"nope": {"A": "b"}}})
 		if err == nil {
 			t.Fatal("accepted")
+		}
+	})
+	t.Run("an unset schedule setting", func(t *testing.T) {
+		ports := freePorts(t, 5)
+		_, err := devstack.Start(context.Background(), devstack.Options{
+			Root: repoRoot(), StateDir: t.TempDir(), BinDir: binDir, Output: testWriter{t},
+			Ports:  devstack.Ports{Entra: ports[0], Task: ports[1], Notification: ports[2], Audit: ports[3], KeyVault: ports[4]},
+			AppEnv: map[string]map[string]string{devstack.AppTask: {"AUDIT_SWEEP_SCHEDULE": ""}},
+		})
+		if err == nil || !strings.Contains(err.Error(), "names the app setting AUDIT_SWEEP_SCHEDULE, which is not set") {
+			t.Fatalf("Start: %v", err)
+		}
+		for _, p := range ports {
+			if !refused("127.0.0.1:" + strconv.Itoa(p)) {
+				t.Errorf("port %d still served", p)
+			}
 		}
 	})
 	t.Run("an app that cannot start stops the rest", func(t *testing.T) {

@@ -197,3 +197,52 @@ func decodeCursor(s string) (c cursor, ok bool, err error) {
 	}
 	return cursor{at: time.UnixMicro(us).UTC(), id: parts[2]}, true, nil
 }
+
+// maxErrorLength bounds an outbox event's recorded failure (bytes).
+const maxErrorLength = 1000
+
+// maxEventField bounds an outbox event's fields (runes).
+const maxEventField = 200
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// normEvent checks an outbox event written with a change to the tenant's
+// task id and fills what the store owns: tenant, resource, creation time,
+// state (pending, due at once) and attempts. nil means no event.
+func normEvent(ev *OutboxEvent, tenantID, taskID string) (*OutboxEvent, error) {
+	if ev == nil {
+		return nil, nil
+	}
+	e := *ev
+	for name, v := range map[string]string{"event id": e.EventID, "action": e.Action, "actor": e.Actor} {
+		if err := requireID(name, v); err != nil {
+			return nil, err
+		}
+		if !utf8.ValidString(v) || utf8.RuneCountInString(v) > maxEventField {
+			return nil, invalidf("%s must be valid UTF-8 of at most %d characters", name, maxEventField)
+		}
+	}
+	if e.TenantID != "" && e.TenantID != tenantID {
+		return nil, invalidf("the event's tenant is not the task's")
+	}
+	e.TenantID, e.ResourceID = tenantID, taskID
+	e.CreatedAt = now()
+	e.State, e.Attempts, e.NextAttempt, e.LastError = OutboxPending, 0, e.CreatedAt, ""
+	return &e, nil
+}
+
+func validState(state string) error {
+	switch state {
+	case OutboxPending, OutboxDead:
+		return nil
+	}
+	return invalidf("outbox state %q is not pending or dead", state)
+}

@@ -179,6 +179,24 @@ var sqliteMigrations = [][]string{
 		`CREATE INDEX IF NOT EXISTS audit_by_tenant_ts ON audit (tenant_id, ts DESC, id DESC)`,
 		`CREATE INDEX IF NOT EXISTS audit_by_ts ON audit (ts DESC, id DESC)`,
 	},
+	// 2: the audit outbox, written in the task write's transaction.
+	{
+		`CREATE TABLE IF NOT EXISTS outbox (
+			tenant_id    TEXT    NOT NULL,
+			event_id     TEXT    NOT NULL,
+			action       TEXT    NOT NULL,
+			resource_id  TEXT    NOT NULL,
+			actor        TEXT    NOT NULL,
+			created_at   INTEGER NOT NULL,
+			state        TEXT    NOT NULL,
+			attempts     INTEGER NOT NULL,
+			next_attempt INTEGER NOT NULL,
+			last_error   TEXT    NOT NULL,
+			PRIMARY KEY (tenant_id, event_id)
+		) STRICT`,
+		`CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_attempt, created_at)`,
+		`CREATE INDEX IF NOT EXISTS outbox_by_tenant_state ON outbox (tenant_id, state, created_at DESC, event_id DESC)`,
+	},
 }
 
 // init checks the connection settings and migrates the schema.
@@ -284,17 +302,27 @@ func scanTask(r rowScanner) (Task, error) {
 
 // CreateTask stores t with a new random ID and ETag and the current time
 // as CreatedAt and UpdatedAt; the title is stored without surrounding white
-// space. An invalid task (see ErrInvalid) is not stored.
-func (s *SQLite) CreateTask(ctx context.Context, t Task) (Task, error) {
+// space. ev, when given, is stored in the same transaction. An invalid task
+// (see ErrInvalid) is not stored.
+func (s *SQLite) CreateTask(ctx context.Context, t Task, ev *OutboxEvent) (Task, error) {
 	t, err := normTask(t)
 	if err != nil {
 		return Task{}, err
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO tasks (`+taskColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		t.TenantID, t.ID, t.Title, t.Description, boolInt(t.Completed),
-		t.CreatedBy, t.CreatedByName, micros(t.CreatedAt), micros(t.UpdatedAt), t.ETag)
+	e, err := normEvent(ev, t.TenantID, t.ID)
 	if err != nil {
-		return Task{}, sqliteErr("create task", err)
+		return Task{}, err
+	}
+	err = s.inTx(ctx, "create task", func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO tasks (`+taskColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			t.TenantID, t.ID, t.Title, t.Description, boolInt(t.Completed),
+			t.CreatedBy, t.CreatedByName, micros(t.CreatedAt), micros(t.UpdatedAt), t.ETag); err != nil {
+			return err
+		}
+		return insertEvent(ctx, tx, e)
+	})
+	if err != nil {
+		return Task{}, err
 	}
 	return t, nil
 }
@@ -325,11 +353,18 @@ func (s *SQLite) ListTasks(ctx context.Context, tenantID string, limit int, curs
 	}, limit, cursor, scanTask, func(t Task) (time.Time, string) { return t.CreatedAt, t.ID })
 }
 
+// errNotWritten marks a conditional write that matched no row.
+var errNotWritten = errors.New("no row matched")
+
 // UpdateTask applies p in one conditional UPDATE, so a concurrent write
 // either lands before it (and an ifMatch naming the older ETag fails) or
-// after it.
-func (s *SQLite) UpdateTask(ctx context.Context, tenantID, id, ifMatch string, p TaskPatch) (Task, error) {
+// after it; ev is stored in the same transaction.
+func (s *SQLite) UpdateTask(ctx context.Context, tenantID, id, ifMatch string, p TaskPatch, ev *OutboxEvent) (Task, error) {
 	p, err := normPatch(p)
+	if err != nil {
+		return Task{}, err
+	}
+	e, err := normEvent(ev, tenantID, id)
 	if err != nil {
 		return Task{}, err
 	}
@@ -340,38 +375,77 @@ func (s *SQLite) UpdateTask(ctx context.Context, tenantID, id, ifMatch string, p
 	if p.Completed != nil {
 		completed = boolInt(*p.Completed)
 	}
-	// updated_at never goes backwards, even if the clock does.
-	t, err := scanTask(s.db.QueryRowContext(ctx, `UPDATE tasks SET
-			title = coalesce(?, title),
-			completed = coalesce(?, completed),
-			etag = ?,
-			updated_at = max(?, updated_at)
-		WHERE tenant_id = ? AND id = ? AND (? = '' OR etag = ?)
-		RETURNING `+taskColumns,
-		title, completed, newETag(), micros(now()), tenantID, id, ifMatch, ifMatch))
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
+	var t Task
+	err = s.inTx(ctx, "update task", func(tx *sql.Tx) error {
+		// updated_at never goes backwards, even if the clock does.
+		var err error
+		t, err = scanTask(tx.QueryRowContext(ctx, `UPDATE tasks SET
+				title = coalesce(?, title),
+				completed = coalesce(?, completed),
+				etag = ?,
+				updated_at = max(?, updated_at)
+			WHERE tenant_id = ? AND id = ? AND (? = '' OR etag = ?)
+			RETURNING `+taskColumns,
+			title, completed, newETag(), micros(now()), tenantID, id, ifMatch, ifMatch))
+		if errors.Is(err, sql.ErrNoRows) {
+			return errNotWritten
+		}
+		if err != nil {
+			return err
+		}
+		return insertEvent(ctx, tx, e)
+	})
+	if errors.Is(err, errNotWritten) {
 		return Task{}, s.whyNotWritten(ctx, "update task", tenantID, id, ifMatch)
-	case err != nil:
-		return Task{}, sqliteErr("update task", err)
+	}
+	if err != nil {
+		return Task{}, err
 	}
 	return t, nil
 }
 
-// DeleteTask deletes the tenant's task if ifMatch is "" or its ETag.
-func (s *SQLite) DeleteTask(ctx context.Context, tenantID, id, ifMatch string) error {
-	res, err := s.db.ExecContext(ctx,
-		`DELETE FROM tasks WHERE tenant_id = ? AND id = ? AND (? = '' OR etag = ?)`,
-		tenantID, id, ifMatch, ifMatch)
+// DeleteTask deletes the tenant's task if ifMatch is "" or its ETag; ev is
+// stored in the same transaction.
+func (s *SQLite) DeleteTask(ctx context.Context, tenantID, id, ifMatch string, ev *OutboxEvent) error {
+	e, err := normEvent(ev, tenantID, id)
 	if err != nil {
-		return sqliteErr("delete task", err)
+		return err
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return sqliteErr("delete task", err)
-	}
-	if n == 0 {
+	err = s.inTx(ctx, "delete task", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx,
+			`DELETE FROM tasks WHERE tenant_id = ? AND id = ? AND (? = '' OR etag = ?)`,
+			tenantID, id, ifMatch, ifMatch)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return errNotWritten
+		}
+		return insertEvent(ctx, tx, e)
+	})
+	if errors.Is(err, errNotWritten) {
 		return s.whyNotWritten(ctx, "delete task", tenantID, id, ifMatch)
+	}
+	return err
+}
+
+// inTx runs fn in one transaction: all of it is written, or none.
+func (s *SQLite) inTx(ctx context.Context, op string, fn func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return sqliteErr(op, err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if err := fn(tx); err != nil {
+		if errors.Is(err, errNotWritten) || errors.Is(err, ErrInvalid) {
+			return err
+		}
+		return sqliteErr(op, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return sqliteErr(op, err)
 	}
 	return nil
 }
@@ -524,6 +598,7 @@ func (s *SQLite) ListAudit(ctx context.Context, tenantID string, limit int, curs
 // of this file, never input.
 type sqliteQuery struct {
 	columns, table, timeColumn string
+	idColumn                   string // the tiebreak; "" means id
 	where                      string // "" for every row
 	args                       []any  // where's arguments
 }
@@ -542,20 +617,24 @@ func sqliteList[T any](ctx context.Context, db *sql.DB, op string, q sqliteQuery
 	if err != nil {
 		return Page[T]{}, err
 	}
+	idCol := q.idColumn
+	if idCol == "" {
+		idCol = "id"
+	}
 	var conds []string
 	args := append([]any(nil), q.args...)
 	if q.where != "" {
 		conds = append(conds, q.where)
 	}
 	if ok {
-		conds = append(conds, "("+q.timeColumn+", id) < (?, ?)")
+		conds = append(conds, "("+q.timeColumn+", "+idCol+") < (?, ?)")
 		args = append(args, micros(after.at), after.id)
 	}
 	query := `SELECT ` + q.columns + ` FROM ` + q.table
 	if len(conds) > 0 {
 		query += ` WHERE ` + strings.Join(conds, " AND ")
 	}
-	query += ` ORDER BY ` + q.timeColumn + ` DESC, id DESC LIMIT ?`
+	query += ` ORDER BY ` + q.timeColumn + ` DESC, ` + idCol + ` DESC LIMIT ?`
 	args = append(args, size+1)
 
 	rows, err := db.QueryContext(ctx, query, args...)

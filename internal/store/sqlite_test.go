@@ -61,11 +61,11 @@ func TestSQLiteReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	task, err := s.CreateTask(ctx, store.Task{TenantID: "t1", Title: "survives", Description: "d", CreatedBy: "u1", CreatedByName: "U"})
+	task, err := s.CreateTask(ctx, store.Task{TenantID: "t1", Title: "survives", Description: "d", CreatedBy: "u1", CreatedByName: "U"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	task, err = s.UpdateTask(ctx, "t1", task.ID, task.ETag, store.TaskPatch{Completed: new(true)})
+	task, err = s.UpdateTask(ctx, "t1", task.ID, task.ETag, store.TaskPatch{Completed: new(true)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func TestSQLiteReopen(t *testing.T) {
 		t.Errorf("AppendAudit(same event) after reopen: %+v, %v, %v; want %+v, not created", again, created, err, e)
 	}
 	// The old ETag still guards the task.
-	if _, err := s.UpdateTask(ctx, "t1", task.ID, `"stale"`, store.TaskPatch{}); !errors.Is(err, store.ErrPreconditionFailed) {
+	if _, err := s.UpdateTask(ctx, "t1", task.ID, `"stale"`, store.TaskPatch{}, nil); !errors.Is(err, store.ErrPreconditionFailed) {
 		t.Errorf("UpdateTask(stale ETag) after reopen: %v", err)
 	}
 }
@@ -110,7 +110,7 @@ func TestSQLiteClosed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	task, err := s.CreateTask(ctx, store.Task{TenantID: "t1", Title: "x"})
+	task, err := s.CreateTask(ctx, store.Task{TenantID: "t1", Title: "x"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,16 +121,16 @@ func TestSQLiteClosed(t *testing.T) {
 		t.Errorf("second Close: %v", err)
 	}
 	ops := map[string]func() error{
-		"CreateTask": func() error { _, err := s.CreateTask(ctx, store.Task{TenantID: "t1", Title: "x"}); return err },
+		"CreateTask": func() error { _, err := s.CreateTask(ctx, store.Task{TenantID: "t1", Title: "x"}, nil); return err },
 		"GetTask":    func() error { _, err := s.GetTask(ctx, "t1", task.ID); return err },
 		"ListTasks":  func() error { _, err := s.ListTasks(ctx, "t1", 0, ""); return err },
-		"UpdateTask": func() error { _, err := s.UpdateTask(ctx, "t1", task.ID, "", store.TaskPatch{}); return err },
+		"UpdateTask": func() error { _, err := s.UpdateTask(ctx, "t1", task.ID, "", store.TaskPatch{}, nil); return err },
 		"UpdateTask(If-Match)": func() error {
-			_, err := s.UpdateTask(ctx, "t1", task.ID, task.ETag, store.TaskPatch{})
+			_, err := s.UpdateTask(ctx, "t1", task.ID, task.ETag, store.TaskPatch{}, nil)
 			return err
 		},
-		"DeleteTask":           func() error { return s.DeleteTask(ctx, "t1", task.ID, "") },
-		"DeleteTask(If-Match)": func() error { return s.DeleteTask(ctx, "t1", task.ID, `"other"`) },
+		"DeleteTask":           func() error { return s.DeleteTask(ctx, "t1", task.ID, "", nil) },
+		"DeleteTask(If-Match)": func() error { return s.DeleteTask(ctx, "t1", task.ID, `"other"`, nil) },
 		"AddNotification": func() error {
 			_, err := s.AddNotification(ctx, store.Notification{TenantID: "t1", UserOID: "u"})
 			return err
@@ -183,7 +183,7 @@ func TestSQLiteLocked(t *testing.T) {
 	}
 
 	start := time.Now()
-	_, err = s.CreateTask(ctx, store.Task{TenantID: "t1", Title: "blocked"})
+	_, err = s.CreateTask(ctx, store.Task{TenantID: "t1", Title: "blocked"}, nil)
 	if !errors.Is(err, store.ErrUnavailable) {
 		t.Fatalf("CreateTask while locked: %v, want ErrUnavailable", err)
 	}
@@ -206,7 +206,7 @@ func TestSQLiteLocked(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 		_, _ = conn.ExecContext(context.Background(), "COMMIT")
 	}()
-	if _, err := patient.CreateTask(ctx, store.Task{TenantID: "t1", Title: "waited"}); err != nil {
+	if _, err := patient.CreateTask(ctx, store.Task{TenantID: "t1", Title: "waited"}, nil); err != nil {
 		t.Fatalf("CreateTask after the lock is released: %v", err)
 	}
 }
@@ -228,7 +228,7 @@ func TestSQLiteTwoStores(t *testing.T) {
 	for i, s := range stores {
 		wg.Go(func() {
 			for j := range perStore {
-				if _, err := s.CreateTask(ctx, store.Task{TenantID: "t1", Title: fmt.Sprintf("s%d-%d", i, j)}); err != nil {
+				if _, err := s.CreateTask(ctx, store.Task{TenantID: "t1", Title: fmt.Sprintf("s%d-%d", i, j)}, nil); err != nil {
 					t.Errorf("store %d CreateTask: %v", i, err)
 					return
 				}
@@ -306,7 +306,7 @@ func TestSQLiteSettings(t *testing.T) {
 				t.Errorf("%s: mode %v, want %v", p, got, want)
 			}
 		}
-		if _, err := s.CreateTask(ctx, store.Task{TenantID: "t", Title: "x"}); err != nil {
+		if _, err := s.CreateTask(ctx, store.Task{TenantID: "t", Title: "x"}, nil); err != nil {
 			t.Fatal(err)
 		}
 		if fi, err := os.Stat(path + "-wal"); err != nil || fi.Mode().Perm() != 0o600 {
@@ -324,7 +324,7 @@ func TestSQLitePathCharacters(t *testing.T) {
 	}
 	path := filepath.Join(t.TempDir(), "we?ird #dir %41", "db?x=1#frag")
 	s := openSQLite(t, path)
-	if _, err := s.CreateTask(t.Context(), store.Task{TenantID: "t", Title: "x"}); err != nil {
+	if _, err := s.CreateTask(t.Context(), store.Task{TenantID: "t", Title: "x"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(path); err != nil {
@@ -373,7 +373,7 @@ func TestSQLiteCanceledContext(t *testing.T) {
 	s := openSQLite(t, ":memory:")
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	_, err := s.CreateTask(ctx, store.Task{TenantID: "t", Title: "x"})
+	_, err := s.CreateTask(ctx, store.Task{TenantID: "t", Title: "x"}, nil)
 	if !errors.Is(err, store.ErrUnavailable) || !errors.Is(err, context.Canceled) {
 		t.Errorf("CreateTask(canceled context): %v, want ErrUnavailable and context.Canceled", err)
 	}

@@ -57,18 +57,21 @@ type Page[T any] struct {
 	Next  string
 }
 
-// Tasks stores tasks.
+// Tasks stores tasks. Each write may carry an audit event (nil for none),
+// stored in the same transaction as the change (see [Outbox]): both are
+// written, or neither.
 type Tasks interface {
-	// CreateTask stores t (ID, ETag and times are set by the store) and returns it.
-	CreateTask(ctx context.Context, t Task) (Task, error)
+	// CreateTask stores t (ID, ETag and times are set by the store) and
+	// returns it; ev's ResourceID becomes the new task's id.
+	CreateTask(ctx context.Context, t Task, ev *OutboxEvent) (Task, error)
 	// GetTask returns the tenant's task, or ErrNotFound (also for another tenant's id).
 	GetTask(ctx context.Context, tenantID, id string) (Task, error)
 	// ListTasks pages through the tenant's tasks, newest first.
 	ListTasks(ctx context.Context, tenantID string, limit int, cursor string) (Page[Task], error)
 	// UpdateTask applies p if ifMatch is "" or the current ETag, else ErrPreconditionFailed.
-	UpdateTask(ctx context.Context, tenantID, id, ifMatch string, p TaskPatch) (Task, error)
+	UpdateTask(ctx context.Context, tenantID, id, ifMatch string, p TaskPatch, ev *OutboxEvent) (Task, error)
 	// DeleteTask deletes if ifMatch is "" or the current ETag.
-	DeleteTask(ctx context.Context, tenantID, id, ifMatch string) error
+	DeleteTask(ctx context.Context, tenantID, id, ifMatch string, ev *OutboxEvent) error
 }
 
 // Notification is one notification the Notification Service recorded.
@@ -115,6 +118,7 @@ type AuditLog interface {
 // Store is every store a backend provides.
 type Store interface {
 	Tasks
+	Outbox
 	Notifications
 	AuditLog
 	Close() error

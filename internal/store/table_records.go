@@ -103,8 +103,16 @@ func taskActions(t Task, action aztables.TransactionType, indexAction aztables.T
 // CreateTask stores t with a new random ID and ETag and the current time
 // as CreatedAt and UpdatedAt, its task row and index row in one
 // transaction.
-func (s *Table) CreateTask(ctx context.Context, t Task) (Task, error) {
+func (s *Table) CreateTask(ctx context.Context, t Task, ev *OutboxEvent) (Task, error) {
 	t, err := normTask(t)
+	if err != nil {
+		return Task{}, err
+	}
+	e, err := normEvent(ev, t.TenantID, t.ID)
+	if err != nil {
+		return Task{}, err
+	}
+	evActions, err := outboxAction(e)
 	if err != nil {
 		return Task{}, err
 	}
@@ -118,7 +126,7 @@ func (s *Table) CreateTask(ctx context.Context, t Task) (Task, error) {
 	if err != nil {
 		return Task{}, err
 	}
-	if _, err := s.tasks.SubmitTransaction(ctx, actions, nil); err != nil {
+	if _, err := s.tasks.SubmitTransaction(ctx, append(actions, evActions...), nil); err != nil {
 		if hasStatus(err, http.StatusConflict) {
 			// The id is random: the row in the way is this very write,
 			// sent again after its answer was lost.
@@ -179,8 +187,16 @@ func (s *Table) ListTasks(ctx context.Context, tenantID string, limit int, curso
 // the one read (the service's ETag). If it is not, it reads again: a
 // conditional update then fails (the ETag changed), an unconditional one
 // tries again.
-func (s *Table) UpdateTask(ctx context.Context, tenantID, id, ifMatch string, p TaskPatch) (Task, error) {
+func (s *Table) UpdateTask(ctx context.Context, tenantID, id, ifMatch string, p TaskPatch, ev *OutboxEvent) (Task, error) {
 	p, err := normPatch(p)
+	if err != nil {
+		return Task{}, err
+	}
+	e, err := normEvent(ev, tenantID, id)
+	if err != nil {
+		return Task{}, err
+	}
+	evActions, err := outboxAction(e)
 	if err != nil {
 		return Task{}, err
 	}
@@ -217,7 +233,7 @@ func (s *Table) UpdateTask(ctx context.Context, tenantID, id, ifMatch string, p 
 		if err != nil {
 			return Task{}, err
 		}
-		_, err = s.tasks.SubmitTransaction(ctx, actions, nil)
+		_, err = s.tasks.SubmitTransaction(ctx, append(actions, evActions...), nil)
 		switch {
 		case err == nil:
 			return next, nil
@@ -233,7 +249,15 @@ func (s *Table) UpdateTask(ctx context.Context, tenantID, id, ifMatch string, p 
 // DeleteTask deletes both of the task's rows in one transaction if ifMatch
 // is "" or the task's ETag, on the condition that the task row is still the
 // one read.
-func (s *Table) DeleteTask(ctx context.Context, tenantID, id, ifMatch string) error {
+func (s *Table) DeleteTask(ctx context.Context, tenantID, id, ifMatch string, ev *OutboxEvent) error {
+	e, err := normEvent(ev, tenantID, id)
+	if err != nil {
+		return err
+	}
+	evActions, err := outboxAction(e)
+	if err != nil {
+		return err
+	}
 	for attempt := range tableMaxAttempts {
 		if attempt > 0 && ifMatch == "" {
 			if err := backoff(ctx, "delete task", attempt); err != nil {
@@ -251,7 +275,7 @@ func (s *Table) DeleteTask(ctx context.Context, tenantID, id, ifMatch string) er
 		if err != nil {
 			return err
 		}
-		_, err = s.tasks.SubmitTransaction(ctx, actions, nil)
+		_, err = s.tasks.SubmitTransaction(ctx, append(actions, evActions...), nil)
 		switch {
 		case err == nil:
 			return nil

@@ -189,7 +189,7 @@ func invertHex(id string) string {
 func testTableReopen(t *testing.T, conn string) {
 	prefix := tablePrefix()
 	s := openTable(t, store.TableConfig{ConnectionString: conn, TablePrefix: prefix})
-	task, err := s.CreateTask(t.Context(), store.Task{TenantID: "t1", Title: "survives"})
+	task, err := s.CreateTask(t.Context(), store.Task{TenantID: "t1", Title: "survives"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +212,7 @@ func testTableTwoStores(t *testing.T, conn string) {
 	}
 	const events = 20
 	tenant := randomHex("tenant-")
-	task, err := stores[0].CreateTask(ctx, store.Task{TenantID: tenant, Title: "0"})
+	task, err := stores[0].CreateTask(ctx, store.Task{TenantID: tenant, Title: "0"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +234,7 @@ func testTableTwoStores(t *testing.T, conn string) {
 						return
 					}
 					// Unconditional updates from both stores: none is lost.
-					if _, err := s.UpdateTask(ctx, tenant, task.ID, "", store.TaskPatch{Completed: new(j%2 == 0)}); err != nil {
+					if _, err := s.UpdateTask(ctx, tenant, task.ID, "", store.TaskPatch{Completed: new(j%2 == 0)}, nil); err != nil {
 						t.Errorf("store %d UpdateTask: %v", i, err)
 						return
 					}
@@ -285,7 +285,7 @@ func testTableAnyIDs(t *testing.T, conn string) {
 		strings.Repeat("x", 600) + r, strings.Repeat("/", 300) + r, strings.Repeat("/", 300) + r + "!",
 	}
 	for _, id := range ids {
-		task, err := s.CreateTask(ctx, store.Task{TenantID: id, Title: "task", Description: "task of " + id})
+		task, err := s.CreateTask(ctx, store.Task{TenantID: id, Title: "task", Description: "task of " + id}, nil)
 		if err != nil {
 			t.Fatalf("CreateTask(tenant %q): %v", id, err)
 		}
@@ -337,22 +337,22 @@ func testTableRows(t *testing.T, conn string) {
 	tenant := randomHex("tenant-")
 	var tasks []store.Task
 	for i := range 3 {
-		task, err := s.CreateTask(ctx, store.Task{TenantID: tenant, Title: "t" + strconv.Itoa(i), Description: "d"})
+		task, err := s.CreateTask(ctx, store.Task{TenantID: tenant, Title: "t" + strconv.Itoa(i), Description: "d"}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		tasks = append(tasks, task)
 	}
-	if _, err := s.UpdateTask(ctx, tenant, tasks[0].ID, tasks[0].ETag, store.TaskPatch{Title: new("changed"), Completed: new(true)}); err != nil {
+	if _, err := s.UpdateTask(ctx, tenant, tasks[0].ID, tasks[0].ETag, store.TaskPatch{Title: new("changed"), Completed: new(true)}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.UpdateTask(ctx, tenant, tasks[1].ID, "", store.TaskPatch{}); err != nil {
+	if _, err := s.UpdateTask(ctx, tenant, tasks[1].ID, "", store.TaskPatch{}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if n := checkTaskRows(t, conn, prefix, tenant); n != 3 {
 		t.Errorf("%d tasks, want 3", n)
 	}
-	if err := s.DeleteTask(ctx, tenant, tasks[2].ID, tasks[2].ETag); err != nil {
+	if err := s.DeleteTask(ctx, tenant, tasks[2].ID, tasks[2].ETag, nil); err != nil {
 		t.Fatal(err)
 	}
 	if n := checkTaskRows(t, conn, prefix, tenant); n != 2 {
@@ -449,17 +449,17 @@ func testTableOutageWritesNothing(t *testing.T, conn string) {
 	ft := newFaultTransport()
 	s := openTable(t, store.TableConfig{ConnectionString: conn, TablePrefix: prefix, Transport: ft, Retry: noRetries})
 	tenant := randomHex("tenant-")
-	task, err := s.CreateTask(ctx, store.Task{TenantID: tenant, Title: "before"})
+	task, err := s.CreateTask(ctx, store.Task{TenantID: tenant, Title: "before"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	ft.setDown(true)
-	_, err = s.CreateTask(ctx, store.Task{TenantID: tenant, Title: "during"})
+	_, err = s.CreateTask(ctx, store.Task{TenantID: tenant, Title: "during"}, nil)
 	wantUnavailable(t, "CreateTask", err)
-	_, err = s.UpdateTask(ctx, tenant, task.ID, task.ETag, store.TaskPatch{Title: new("during")})
+	_, err = s.UpdateTask(ctx, tenant, task.ID, task.ETag, store.TaskPatch{Title: new("during")}, nil)
 	wantUnavailable(t, "UpdateTask", err)
-	wantUnavailable(t, "DeleteTask", s.DeleteTask(ctx, tenant, task.ID, ""))
+	wantUnavailable(t, "DeleteTask", s.DeleteTask(ctx, tenant, task.ID, "", nil))
 	_, err = s.AddNotification(ctx, store.Notification{TenantID: tenant, UserOID: "u"})
 	wantUnavailable(t, "AddNotification", err)
 	_, _, err = s.AppendAudit(ctx, store.AuditEntry{EventID: tenant + "-ev", TenantID: tenant})
@@ -483,7 +483,7 @@ func testTableOutageWritesNothing(t *testing.T, conn string) {
 	// A transaction that reaches the service but whose answer is lost is
 	// whole: both rows, or (failed) neither.
 	ft.add(faultRule{match: isBatch, loseAnswer: true, times: 1})
-	_, err = s.CreateTask(ctx, store.Task{TenantID: tenant, Title: "answer lost"})
+	_, err = s.CreateTask(ctx, store.Task{TenantID: tenant, Title: "answer lost"}, nil)
 	wantUnavailable(t, "CreateTask (answer lost, no retries)", err)
 	if n := checkTaskRows(t, conn, prefix, tenant); n != 2 {
 		t.Errorf("%d tasks, want 2 (the lost answer's task stored whole)", n)
@@ -502,7 +502,7 @@ func testTableLostAnswers(t *testing.T, conn string) {
 	tenant := randomHex("tenant-")
 
 	ft.add(faultRule{match: isBatch, loseAnswer: true, times: 1})
-	task, err := s.CreateTask(ctx, store.Task{TenantID: tenant, Title: "once"})
+	task, err := s.CreateTask(ctx, store.Task{TenantID: tenant, Title: "once"}, nil)
 	if err != nil {
 		t.Fatalf("CreateTask (answer lost once): %v", err)
 	}
@@ -511,7 +511,7 @@ func testTableLostAnswers(t *testing.T, conn string) {
 	}
 
 	ft.add(faultRule{match: isBatch, loseAnswer: true, times: 1})
-	updated, err := s.UpdateTask(ctx, tenant, task.ID, task.ETag, store.TaskPatch{Completed: new(true)})
+	updated, err := s.UpdateTask(ctx, tenant, task.ID, task.ETag, store.TaskPatch{Completed: new(true)}, nil)
 	if err != nil {
 		t.Fatalf("UpdateTask (answer lost once): %v", err)
 	}
@@ -620,11 +620,11 @@ func testTableRefusedRecords(t *testing.T, conn string) {
 	s := openTable(t, store.TableConfig{ConnectionString: conn, TablePrefix: prefix})
 	tenant := randomHex("tenant-")
 	huge := strings.Repeat("x", 40_000) // over a string property's 32K characters
-	_, err := s.CreateTask(ctx, store.Task{TenantID: tenant, Title: "t", CreatedByName: huge})
+	_, err := s.CreateTask(ctx, store.Task{TenantID: tenant, Title: "t", CreatedByName: huge}, nil)
 	if !errors.Is(err, store.ErrInvalid) {
 		t.Errorf("CreateTask(40,000-character name): %v, want ErrInvalid", err)
 	}
-	_, err = s.CreateTask(ctx, store.Task{TenantID: tenant, Title: "t", CreatedBy: "bad \xff"})
+	_, err = s.CreateTask(ctx, store.Task{TenantID: tenant, Title: "t", CreatedBy: "bad \xff"}, nil)
 	if !errors.Is(err, store.ErrInvalid) {
 		t.Errorf("CreateTask(name not UTF-8): %v, want ErrInvalid", err)
 	}
@@ -641,7 +641,7 @@ func testTableRefusedRecords(t *testing.T, conn string) {
 	}
 	// Strings of any valid characters round-trip.
 	odd := "quotes ' \" <>&, \x00 NUL, \t\r\n, \u2028, emoji 🚀, ∑"
-	task, err := s.CreateTask(ctx, store.Task{TenantID: tenant, Title: "odd", Description: odd, CreatedBy: odd, CreatedByName: odd})
+	task, err := s.CreateTask(ctx, store.Task{TenantID: tenant, Title: "odd", Description: odd, CreatedBy: odd, CreatedByName: odd}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -656,7 +656,7 @@ func testTableClosed(t *testing.T, conn string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	task, err := s.CreateTask(ctx, store.Task{TenantID: "t1", Title: "x"})
+	task, err := s.CreateTask(ctx, store.Task{TenantID: "t1", Title: "x"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -678,13 +678,16 @@ func allOps(ctx context.Context, s store.Store, tenant string, task store.Task) 
 			name string
 			fn   func() error
 		}{
-			{"CreateTask", func() error { _, err := s.CreateTask(ctx, store.Task{TenantID: tenant, Title: "x"}); return err }},
+			{"CreateTask", func() error { _, err := s.CreateTask(ctx, store.Task{TenantID: tenant, Title: "x"}, nil); return err }},
 			{"GetTask", func() error { _, err := s.GetTask(ctx, tenant, task.ID); return err }},
 			{"ListTasks", func() error { _, err := s.ListTasks(ctx, tenant, 0, ""); return err }},
-			{"UpdateTask", func() error { _, err := s.UpdateTask(ctx, tenant, task.ID, "", store.TaskPatch{}); return err }},
-			{"UpdateTask(If-Match)", func() error { _, err := s.UpdateTask(ctx, tenant, task.ID, task.ETag, store.TaskPatch{}); return err }},
-			{"DeleteTask", func() error { return s.DeleteTask(ctx, tenant, task.ID, "") }},
-			{"DeleteTask(If-Match)", func() error { return s.DeleteTask(ctx, tenant, task.ID, `"other"`) }},
+			{"UpdateTask", func() error { _, err := s.UpdateTask(ctx, tenant, task.ID, "", store.TaskPatch{}, nil); return err }},
+			{"UpdateTask(If-Match)", func() error {
+				_, err := s.UpdateTask(ctx, tenant, task.ID, task.ETag, store.TaskPatch{}, nil)
+				return err
+			}},
+			{"DeleteTask", func() error { return s.DeleteTask(ctx, tenant, task.ID, "", nil) }},
+			{"DeleteTask(If-Match)", func() error { return s.DeleteTask(ctx, tenant, task.ID, `"other"`, nil) }},
 			{"AddNotification", func() error {
 				_, err := s.AddNotification(ctx, store.Notification{TenantID: tenant, UserOID: "u"})
 				return err
@@ -712,7 +715,7 @@ func TestTableOutage(t *testing.T) {
 	az := azuritetest.StartInstance(t)
 	ctx := t.Context()
 	s := openTable(t, store.TableConfig{ConnectionString: az.ConnectionString, TablePrefix: tablePrefix(), Retry: noRetries})
-	task, err := s.CreateTask(ctx, store.Task{TenantID: "t1", Title: "x"})
+	task, err := s.CreateTask(ctx, store.Task{TenantID: "t1", Title: "x"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -723,7 +726,7 @@ func TestTableOutage(t *testing.T) {
 	// A canceled request is unavailable too, and says why.
 	canceled, cancel := context.WithCancel(ctx)
 	cancel()
-	_, err = s.CreateTask(canceled, store.Task{TenantID: "t1", Title: "x"})
+	_, err = s.CreateTask(canceled, store.Task{TenantID: "t1", Title: "x"}, nil)
 	if !errors.Is(err, store.ErrUnavailable) || !errors.Is(err, context.Canceled) {
 		t.Errorf("CreateTask(canceled context): %v, want ErrUnavailable and context.Canceled", err)
 	}

@@ -12,6 +12,7 @@ func Routes() []funcapp.Route {
 		{Method: "PATCH", Pattern: "/api/tasks/{id}"},
 		{Method: "DELETE", Pattern: "/api/tasks/{id}"},
 		{Method: "GET", Pattern: "/api/me"},
+		{Method: "GET", Pattern: "/api/outbox"},
 	}
 }
 
@@ -25,5 +26,5 @@ var Settings = []string{
 	"AZURE_API_CREDENTIAL_REFRESH", "AZURE_CLIENT_ID",
 	"AZURE_NOTIFICATION_CLIENT_ID", "NOTIFICATION_URL", "NOTIFICATION_SCOPE",
 	"AZURE_AUDIT_CLIENT_ID", "AUDIT_URL", "AUDIT_SCOPE",
-	"DOWNSTREAM_TIMEOUT", "OBO_CACHE_SIZE", "MAX_TENANT_CLIENTS", "DATA_DIR", "EXTRA_CA_FILE",
+	"DOWNSTREAM_TIMEOUT", "AUDIT_SWEEP_SCHEDULE", "AUDIT_RETRY_DELAY", "OBO_CACHE_SIZE", "MAX_TENANT_CLIENTS", "DATA_DIR", "STORAGE_BACKEND", "EXTRA_CA_FILE",
 }

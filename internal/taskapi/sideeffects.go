@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/handoff-dev/handoff/handler/downstream"
 	"github.com/handoff-dev/handoff/handler/entraauth"
@@ -21,7 +22,6 @@ const (
 	NotificationSent   = "sent"
 	NotificationFailed = "failed"
 	AuditLogged        = "logged"
-	AuditFailed        = "failed"
 )
 
 // Failure reasons, machine-readable for a SPA to act on.
@@ -51,9 +51,11 @@ type Failure struct {
 // maxDownstreamBody bounds what is read of a downstream answer.
 const maxDownstreamBody = 64 << 10
 
-// sideEffects notifies (when notifyEvent is set) and audits, in parallel,
-// under one deadline that the caller going away does not cut short.
-func (a *App) sideEffects(reqCtx context.Context, id *entraauth.Identity, notifyEvent, auditAction string, t store.Task, notify bool) (nStatus string, nFail *Failure, aStatus string, aFail *Failure) {
+// sideEffects notifies (when notify is set) and delivers the audit event,
+// in parallel, under one deadline that the caller going away does not cut
+// short. An audit event that is not delivered stays in the outbox
+// ("queued") for the sweep.
+func (a *App) sideEffects(reqCtx context.Context, id *entraauth.Identity, notifyEvent string, ev store.OutboxEvent, t store.Task, notify bool) (nStatus string, nFail *Failure, aStatus string, aFail *Failure) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(reqCtx), a.cfg.DownstreamTimeout)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -71,10 +73,14 @@ func (a *App) sideEffects(reqCtx context.Context, id *entraauth.Identity, notify
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		aFail = a.audit(ctx, id, auditAction, t)
+		aFail = a.deliverAudit(ctx, ev)
+		// Recording the outcome gets its own short deadline: the delivery
+		// may have used all of the shared one.
+		mctx, mcancel := context.WithTimeout(context.WithoutCancel(reqCtx), 2*time.Second)
+		defer mcancel()
 		aStatus = AuditLogged
-		if aFail != nil {
-			aStatus = AuditFailed
+		if a.settle(mctx, ev, aFail) != delivered {
+			aStatus = AuditQueued
 		}
 	}()
 	wg.Wait()
@@ -97,17 +103,18 @@ func (a *App) notify(ctx context.Context, id *entraauth.Identity, event string, 
 	return nil
 }
 
-// audit calls the Audit Service as the Task API itself.
-func (a *App) audit(ctx context.Context, id *entraauth.Identity, action string, t store.Task) *Failure {
+// deliverAudit sends an outbox event to the Audit Service as the Task API
+// itself (client credentials). The event id makes a redelivery harmless.
+func (a *App) deliverAudit(ctx context.Context, ev store.OutboxEvent) *Failure {
 	tok, err := a.tokens.AppToken(ctx, a.cfg.Audit.Scope)
 	if err != nil {
-		f := a.tokenFailure(ctx, id, err)
-		a.log.Warn("audit: no token", "reason", f.Reason, "error", err.Error())
+		f := a.tokenFailure(ctx, &entraauth.Identity{TenantID: a.cfg.HomeTenantID}, err)
+		a.log.Warn("audit: no token", "reason", f.Reason, "event_id", ev.EventID, "error", err.Error())
 		return f
 	}
-	body := map[string]string{"event_id": newEventID(), "action": action, "resource_id": t.ID, "actor": id.ObjectID, "tenant_id": id.TenantID}
+	body := map[string]string{"event_id": ev.EventID, "action": ev.Action, "resource_id": ev.ResourceID, "actor": ev.Actor, "tenant_id": ev.TenantID}
 	if f := a.post(ctx, a.cfg.Audit.URL+"/api/audit", tok, body); f != nil {
-		a.log.Warn("audit: failed", "reason", f.Reason, "status", f.Status, "detail", f.Detail, "event_id", body["event_id"])
+		a.log.Warn("audit: delivery failed", "reason", f.Reason, "status", f.Status, "detail", f.Detail, "event_id", ev.EventID)
 		return f
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -45,6 +46,7 @@ type Config struct {
 	Notification      Downstream
 	Audit             Downstream
 	DownstreamTimeout time.Duration
+	AuditRetryDelay   time.Duration // before an undelivered audit event's second attempt
 	OBOCacheSize      int
 	MaxTenantClients  int
 	DataDir           string
@@ -69,6 +71,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		Notification:      Downstream{ClientID: e.GUID("AZURE_NOTIFICATION_CLIENT_ID"), URL: e.URL("NOTIFICATION_URL"), Scope: e.String("NOTIFICATION_SCOPE")},
 		Audit:             Downstream{ClientID: e.GUID("AZURE_AUDIT_CLIENT_ID"), URL: e.URL("AUDIT_URL"), Scope: e.String("AUDIT_SCOPE")},
 		DownstreamTimeout: e.Duration("DOWNSTREAM_TIMEOUT", DefaultDownstreamTimeout, 100*time.Millisecond, 30*time.Second),
+		AuditRetryDelay:   e.Duration("AUDIT_RETRY_DELAY", DefaultAuditRetryDelay, time.Millisecond, time.Hour),
 		OBOCacheSize:      e.Int("OBO_CACHE_SIZE", downstream.DefaultOBOCacheSize, 1, 1_000_000),
 		MaxTenantClients:  e.Int("MAX_TENANT_CLIENTS", downstream.DefaultMaxTenants, 1, 100_000),
 		DataDir:           e.String("DATA_DIR"),
@@ -89,21 +92,33 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	return c, e.Err()
 }
 
+// Store is what the Task API keeps: tasks, and the audit events written
+// with them until the Audit Service has them.
+type Store interface {
+	store.Tasks
+	store.Outbox
+}
+
 // App serves the Task API.
 type App struct {
-	cfg    Config
-	log    *slog.Logger
-	tasks  store.Tasks
-	tokens *downstream.Client
-	hc     *http.Client
-	router *funcapp.Router
+	cfg          Config
+	log          *slog.Logger
+	store        Store
+	tokens       *downstream.Client
+	hc           *http.Client
+	router       *funcapp.Router
+	now          func() time.Time
+	deadLettered atomic.Int64
 }
 
 // New builds the Task API from its configuration, its store and its token
 // client (one per process). It does no I/O.
-func New(ctx context.Context, cfg Config, tasks store.Tasks, tokens *downstream.Client, log *slog.Logger) (*App, error) {
+func New(ctx context.Context, cfg Config, st Store, tokens *downstream.Client, log *slog.Logger) (*App, error) {
 	if cfg.DownstreamTimeout <= 0 {
 		cfg.DownstreamTimeout = DefaultDownstreamTimeout
+	}
+	if cfg.AuditRetryDelay <= 0 {
+		cfg.AuditRetryDelay = DefaultAuditRetryDelay
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = downstream.NewHTTPClient()
@@ -115,7 +130,7 @@ func New(ctx context.Context, cfg Config, tasks store.Tasks, tokens *downstream.
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: log, tasks: tasks, tokens: tokens, hc: cfg.HTTPClient, router: funcapp.NewRouter()}
+	a := &App{cfg: cfg, log: log, store: st, tokens: tokens, hc: cfg.HTTPClient, router: funcapp.NewRouter(), now: time.Now}
 	user := entraauth.Scopes(ScopeAccessAsUser)
 	anyRole := entraauth.UserRoles(RoleAdmin, RoleEditor, RoleReader)
 	writer := entraauth.UserRoles(RoleAdmin, RoleEditor)
@@ -126,11 +141,29 @@ func New(ctx context.Context, cfg Config, tasks store.Tasks, tokens *downstream.
 	a.router.Handle("PATCH", "/api/tasks/{id}", v.Protect(http.HandlerFunc(a.update), user, writer))
 	a.router.Handle("DELETE", "/api/tasks/{id}", v.Protect(http.HandlerFunc(a.delete), user, admin))
 	a.router.Handle("GET", "/api/me", v.Protect(http.HandlerFunc(a.me), user))
+	a.router.Handle("GET", "/api/outbox", v.Protect(http.HandlerFunc(a.outboxList), user, admin))
 	return a, nil
 }
 
-// Handler is the Task API's router.
-func (a *App) Handler() *funcapp.Router { return a.router }
+// SweepFunction is the timer-triggered function's name: the Functions host
+// invokes it at /{name}, outside the /api routes.
+const SweepFunction = "sweep"
+
+// Handler serves the HTTP routes and the timer-triggered sweep.
+func (a *App) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/"+SweepFunction, a.sweepHandler())
+	mux.Handle("/", a.router)
+	return mux
+}
+
+// DeadLettered counts the events this process moved to the dead-letter state.
+func (a *App) DeadLettered() int64 { return a.deadLettered.Load() }
+
+func identity(r *http.Request) *entraauth.Identity {
+	id, _ := entraauth.FromContext(r.Context())
+	return id
+}
 
 // taskResponse is a task with how its side effects went.
 type taskResponse struct {
@@ -169,21 +202,28 @@ func (a *App) create(w http.ResponseWriter, r *http.Request) {
 		problem.Error(w, http.StatusBadRequest, "description must be at most 2000 characters")
 		return
 	}
-	t, err := a.tasks.CreateTask(r.Context(), store.Task{
+	ev := a.event(id, "task.created")
+	t, err := a.store.CreateTask(r.Context(), store.Task{
 		TenantID: id.TenantID, Title: strings.TrimSpace(req.Title), Description: req.Description,
 		CreatedBy: id.ObjectID, CreatedByName: id.Name,
-	})
+	}, &ev)
 	if err != nil {
 		a.log.Error("task: create failed", "tenant", id.TenantID, "error", err.Error())
 		web.StoreError(w, err)
 		return
 	}
+	ev.ResourceID = t.ID
 	resp := taskResponse{Task: t}
 	resp.NotificationStatus, resp.NotificationFailure, resp.AuditStatus, resp.AuditFailure =
-		a.sideEffects(r.Context(), id, "task_created", "task.created", t, true)
+		a.sideEffects(r.Context(), id, "task_created", ev, t, true)
 	w.Header().Set("ETag", t.ETag)
 	w.Header().Set("Location", "/api/tasks/"+t.ID)
 	web.WriteJSON(w, http.StatusCreated, resp)
+}
+
+// event is a fresh audit event for a change by id, to be written with it.
+func (a *App) event(id *entraauth.Identity, action string) store.OutboxEvent {
+	return store.OutboxEvent{EventID: newEventID(), TenantID: id.TenantID, Action: action, Actor: id.ObjectID}
 }
 
 func (a *App) update(w http.ResponseWriter, r *http.Request) {
@@ -203,13 +243,15 @@ func (a *App) update(w http.ResponseWriter, r *http.Request) {
 		trimmed := strings.TrimSpace(*req.Title)
 		req.Title = &trimmed
 	}
-	t, err := a.tasks.UpdateTask(r.Context(), id.TenantID, r.PathValue("id"), ifMatch(r), store.TaskPatch{Title: req.Title, Completed: req.Completed})
+	ev := a.event(id, "task.updated")
+	ev.ResourceID = r.PathValue("id")
+	t, err := a.store.UpdateTask(r.Context(), id.TenantID, r.PathValue("id"), ifMatch(r), store.TaskPatch{Title: req.Title, Completed: req.Completed}, &ev)
 	if err != nil {
 		web.StoreError(w, err)
 		return
 	}
 	resp := taskResponse{Task: t}
-	_, _, resp.AuditStatus, resp.AuditFailure = a.sideEffects(r.Context(), id, "", "task.updated", t, false)
+	_, _, resp.AuditStatus, resp.AuditFailure = a.sideEffects(r.Context(), id, "", ev, t, false)
 	w.Header().Set("ETag", t.ETag)
 	web.WriteJSON(w, http.StatusOK, resp)
 }
@@ -217,17 +259,19 @@ func (a *App) update(w http.ResponseWriter, r *http.Request) {
 func (a *App) delete(w http.ResponseWriter, r *http.Request) {
 	id, _ := entraauth.FromContext(r.Context())
 	taskID := r.PathValue("id")
-	if err := a.tasks.DeleteTask(r.Context(), id.TenantID, taskID, ifMatch(r)); err != nil {
+	ev := a.event(id, "task.deleted")
+	ev.ResourceID = taskID
+	if err := a.store.DeleteTask(r.Context(), id.TenantID, taskID, ifMatch(r), &ev); err != nil {
 		web.StoreError(w, err)
 		return
 	}
-	_, _, status, failure := a.sideEffects(r.Context(), id, "", "task.deleted", store.Task{ID: taskID, TenantID: id.TenantID}, false)
+	_, _, status, failure := a.sideEffects(r.Context(), id, "", ev, store.Task{ID: taskID, TenantID: id.TenantID}, false)
 	web.WriteJSON(w, http.StatusOK, map[string]any{"id": taskID, "deleted": true, "audit_status": status, "audit_failure": failure})
 }
 
 func (a *App) get(w http.ResponseWriter, r *http.Request) {
 	id, _ := entraauth.FromContext(r.Context())
-	t, err := a.tasks.GetTask(r.Context(), id.TenantID, r.PathValue("id"))
+	t, err := a.store.GetTask(r.Context(), id.TenantID, r.PathValue("id"))
 	if err != nil {
 		web.StoreError(w, err)
 		return
@@ -242,7 +286,7 @@ func (a *App) list(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	page, err := a.tasks.ListTasks(r.Context(), id.TenantID, limit, cursor)
+	page, err := a.store.ListTasks(r.Context(), id.TenantID, limit, cursor)
 	if err != nil {
 		web.StoreError(w, err)
 		return

@@ -97,3 +97,8 @@ func NewList[T any](items []T, next string) List[T] {
 	}
 	return List[T]{Items: items, Next: next}
 }
+
+// BadRequest answers 400 with detail.
+func BadRequest(w http.ResponseWriter, detail string) {
+	problem.Error(w, http.StatusBadRequest, detail)
+}

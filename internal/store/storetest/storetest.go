@@ -57,6 +57,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Audit/EventIDOfAnotherTenant", testAuditOtherTenantEventID},
 		{"Audit/ListPerTenantAndAll", testAuditList},
 		{"Audit/Validation", testAuditValidation},
+		{"Outbox/WrittenWithTheChange", testOutboxWritten},
+		{"Outbox/AllOrNothing", testOutboxAtomic},
+		{"Outbox/FailuresAndDeadLetters", testOutboxFailures},
+		{"Outbox/Validation", testOutboxValidation},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -83,7 +87,7 @@ func newTask(tenant, title string) store.Task {
 
 func mustCreate(t *testing.T, s store.Store, task store.Task) store.Task {
 	t.Helper()
-	got, err := s.CreateTask(ctx(t), task)
+	got, err := s.CreateTask(ctx(t), task, nil)
 	if err != nil {
 		t.Fatalf("CreateTask(%+v): %v", task, err)
 	}
@@ -332,13 +336,13 @@ func testTaskTenantIsolation(t *testing.T, s store.Store) {
 
 	_, err := s.GetTask(ctx(t), b, taskA.ID)
 	wantErr(t, "GetTask(B, A's id)", err, store.ErrNotFound)
-	_, err = s.UpdateTask(ctx(t), b, taskA.ID, "", store.TaskPatch{Title: ptr("hijacked")})
+	_, err = s.UpdateTask(ctx(t), b, taskA.ID, "", store.TaskPatch{Title: ptr("hijacked")}, nil)
 	wantErr(t, "UpdateTask(B, A's id, no If-Match)", err, store.ErrNotFound)
-	_, err = s.UpdateTask(ctx(t), b, taskA.ID, taskA.ETag, store.TaskPatch{Completed: ptr(true)})
+	_, err = s.UpdateTask(ctx(t), b, taskA.ID, taskA.ETag, store.TaskPatch{Completed: ptr(true)}, nil)
 	wantErr(t, "UpdateTask(B, A's id, A's ETag)", err, store.ErrNotFound)
-	err = s.DeleteTask(ctx(t), b, taskA.ID, "")
+	err = s.DeleteTask(ctx(t), b, taskA.ID, "", nil)
 	wantErr(t, "DeleteTask(B, A's id, no If-Match)", err, store.ErrNotFound)
-	err = s.DeleteTask(ctx(t), b, taskA.ID, taskA.ETag)
+	err = s.DeleteTask(ctx(t), b, taskA.ID, taskA.ETag, nil)
 	wantErr(t, "DeleteTask(B, A's id, A's ETag)", err, store.ErrNotFound)
 
 	if d := diffTask(mustGet(t, s, a, taskA.ID), taskA); d != "" {
@@ -370,13 +374,13 @@ func testTaskUnknownID(t *testing.T, s store.Store) {
 	for _, id := range []string{randomID("x")[2:] + "0000000000000000", "", "../etc", "' OR 1=1 --"} {
 		_, err := s.GetTask(ctx(t), tenant, id)
 		wantErr(t, fmt.Sprintf("GetTask(%q)", id), err, store.ErrNotFound)
-		_, err = s.UpdateTask(ctx(t), tenant, id, "", store.TaskPatch{Completed: ptr(true)})
+		_, err = s.UpdateTask(ctx(t), tenant, id, "", store.TaskPatch{Completed: ptr(true)}, nil)
 		wantErr(t, fmt.Sprintf("UpdateTask(%q)", id), err, store.ErrNotFound)
-		_, err = s.UpdateTask(ctx(t), tenant, id, `"some-etag"`, store.TaskPatch{Completed: ptr(true)})
+		_, err = s.UpdateTask(ctx(t), tenant, id, `"some-etag"`, store.TaskPatch{Completed: ptr(true)}, nil)
 		wantErr(t, fmt.Sprintf("UpdateTask(%q, If-Match)", id), err, store.ErrNotFound)
-		err = s.DeleteTask(ctx(t), tenant, id, "")
+		err = s.DeleteTask(ctx(t), tenant, id, "", nil)
 		wantErr(t, fmt.Sprintf("DeleteTask(%q)", id), err, store.ErrNotFound)
-		err = s.DeleteTask(ctx(t), tenant, id, `"some-etag"`)
+		err = s.DeleteTask(ctx(t), tenant, id, `"some-etag"`, nil)
 		wantErr(t, fmt.Sprintf("DeleteTask(%q, If-Match)", id), err, store.ErrNotFound)
 	}
 }
@@ -392,7 +396,7 @@ func testTaskIDsUnguessable(t *testing.T, s store.Store) {
 	for w := range workers {
 		wg.Go(func() {
 			for i := w; i < n; i += workers {
-				task, err := s.CreateTask(ctx(t), newTask(tenant, "task "+strconv.Itoa(i)))
+				task, err := s.CreateTask(ctx(t), newTask(tenant, "task "+strconv.Itoa(i)), nil)
 				if err != nil {
 					t.Errorf("CreateTask %d: %v", i, err)
 					return
@@ -467,7 +471,7 @@ func testTaskETagChanges(t *testing.T, s store.Store) {
 			ifMatch = "" // unconditional writes change the ETag too
 		}
 		before := time.Now()
-		got, err := s.UpdateTask(ctx(t), tenant, task.ID, ifMatch, p)
+		got, err := s.UpdateTask(ctx(t), tenant, task.ID, ifMatch, p, nil)
 		after := time.Now()
 		if err != nil {
 			t.Fatalf("update %d: %v", i, err)
@@ -500,7 +504,7 @@ func testTaskPatchFields(t *testing.T, s store.Store) {
 	in.Description = "description"
 	task := mustCreate(t, s, in)
 
-	got, err := s.UpdateTask(ctx(t), tenant, task.ID, task.ETag, store.TaskPatch{Completed: ptr(true)})
+	got, err := s.UpdateTask(ctx(t), tenant, task.ID, task.ETag, store.TaskPatch{Completed: ptr(true)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -509,7 +513,7 @@ func testTaskPatchFields(t *testing.T, s store.Store) {
 	if d := diffTask(got, want); d != "" {
 		t.Errorf("after patching Completed: %s", d)
 	}
-	got, err = s.UpdateTask(ctx(t), tenant, task.ID, got.ETag, store.TaskPatch{Title: ptr("  new title  ")})
+	got, err = s.UpdateTask(ctx(t), tenant, task.ID, got.ETag, store.TaskPatch{Title: ptr("  new title  ")}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -519,7 +523,7 @@ func testTaskPatchFields(t *testing.T, s store.Store) {
 	}
 	// The patched title is validated like a new one; nothing changes.
 	for _, bad := range []string{"", "   ", strings.Repeat("x", store.MaxTitleLength+1)} {
-		_, err := s.UpdateTask(ctx(t), tenant, task.ID, "", store.TaskPatch{Title: ptr(bad), Completed: ptr(false)})
+		_, err := s.UpdateTask(ctx(t), tenant, task.ID, "", store.TaskPatch{Title: ptr(bad), Completed: ptr(false)}, nil)
 		wantErr(t, fmt.Sprintf("UpdateTask(title %d chars)", len(bad)), err, store.ErrInvalid)
 	}
 	if d := diffTask(mustGet(t, s, tenant, task.ID), want); d != "" {
@@ -530,19 +534,19 @@ func testTaskPatchFields(t *testing.T, s store.Store) {
 func testTaskIfMatchMismatch(t *testing.T, s store.Store) {
 	tenant := randomID("tenant")
 	task := mustCreate(t, s, newTask(tenant, "original"))
-	current, err := s.UpdateTask(ctx(t), tenant, task.ID, task.ETag, store.TaskPatch{Title: ptr("second")})
+	current, err := s.UpdateTask(ctx(t), tenant, task.ID, task.ETag, store.TaskPatch{Title: ptr("second")}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	stale := task.ETag
 	for _, ifMatch := range []string{stale, `"not-an-etag"`, strings.Trim(current.ETag, `"`), "W/" + current.ETag, "*"} {
-		_, err := s.UpdateTask(ctx(t), tenant, task.ID, ifMatch, store.TaskPatch{Title: ptr("lost update"), Completed: ptr(true)})
+		_, err := s.UpdateTask(ctx(t), tenant, task.ID, ifMatch, store.TaskPatch{Title: ptr("lost update"), Completed: ptr(true)}, nil)
 		wantErr(t, fmt.Sprintf("UpdateTask(If-Match %s)", ifMatch), err, store.ErrPreconditionFailed)
 	}
 	if d := diffTask(mustGet(t, s, tenant, task.ID), current); d != "" {
 		t.Errorf("task changed by refused updates: %s", d)
 	}
-	if _, err := s.UpdateTask(ctx(t), tenant, task.ID, current.ETag, store.TaskPatch{Completed: ptr(true)}); err != nil {
+	if _, err := s.UpdateTask(ctx(t), tenant, task.ID, current.ETag, store.TaskPatch{Completed: ptr(true)}, nil); err != nil {
 		t.Errorf("UpdateTask(current ETag): %v", err)
 	}
 }
@@ -550,23 +554,23 @@ func testTaskIfMatchMismatch(t *testing.T, s store.Store) {
 func testTaskDelete(t *testing.T, s store.Store) {
 	tenant := randomID("tenant")
 	task := mustCreate(t, s, newTask(tenant, "to delete"))
-	current, err := s.UpdateTask(ctx(t), tenant, task.ID, "", store.TaskPatch{Completed: ptr(true)})
+	current, err := s.UpdateTask(ctx(t), tenant, task.ID, "", store.TaskPatch{Completed: ptr(true)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = s.DeleteTask(ctx(t), tenant, task.ID, task.ETag)
+	err = s.DeleteTask(ctx(t), tenant, task.ID, task.ETag, nil)
 	wantErr(t, "DeleteTask(stale ETag)", err, store.ErrPreconditionFailed)
 	if d := diffTask(mustGet(t, s, tenant, task.ID), current); d != "" {
 		t.Errorf("task changed by refused delete: %s", d)
 	}
-	if err := s.DeleteTask(ctx(t), tenant, task.ID, current.ETag); err != nil {
+	if err := s.DeleteTask(ctx(t), tenant, task.ID, current.ETag, nil); err != nil {
 		t.Fatalf("DeleteTask(current ETag): %v", err)
 	}
 	_, err = s.GetTask(ctx(t), tenant, task.ID)
 	wantErr(t, "GetTask after delete", err, store.ErrNotFound)
-	_, err = s.UpdateTask(ctx(t), tenant, task.ID, current.ETag, store.TaskPatch{Completed: ptr(false)})
+	_, err = s.UpdateTask(ctx(t), tenant, task.ID, current.ETag, store.TaskPatch{Completed: ptr(false)}, nil)
 	wantErr(t, "UpdateTask after delete", err, store.ErrNotFound)
-	err = s.DeleteTask(ctx(t), tenant, task.ID, current.ETag)
+	err = s.DeleteTask(ctx(t), tenant, task.ID, current.ETag, nil)
 	wantErr(t, "DeleteTask twice", err, store.ErrNotFound)
 	if items, _ := allTasks(t, s, tenant, 0); len(items) != 0 {
 		t.Errorf("ListTasks after delete: %v", ids(items))
@@ -574,10 +578,10 @@ func testTaskDelete(t *testing.T, s store.Store) {
 
 	// Without If-Match, delete is unconditional.
 	other := mustCreate(t, s, newTask(tenant, "unconditional"))
-	if _, err := s.UpdateTask(ctx(t), tenant, other.ID, "", store.TaskPatch{Title: ptr("changed")}); err != nil {
+	if _, err := s.UpdateTask(ctx(t), tenant, other.ID, "", store.TaskPatch{Title: ptr("changed")}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.DeleteTask(ctx(t), tenant, other.ID, ""); err != nil {
+	if err := s.DeleteTask(ctx(t), tenant, other.ID, "", nil); err != nil {
 		t.Fatalf("DeleteTask(no If-Match): %v", err)
 	}
 	_, err = s.GetTask(ctx(t), tenant, other.ID)
@@ -604,7 +608,7 @@ func testTaskValidation(t *testing.T, s store.Store) {
 		{"blank tenant", newTask("  ", "title")},
 	}
 	for _, c := range refused {
-		_, err := s.CreateTask(ctx(t), c.task)
+		_, err := s.CreateTask(ctx(t), c.task, nil)
 		if !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("CreateTask(%s): error %v, want ErrInvalid", c.name, err)
 		} else if err.Error() == store.ErrInvalid.Error() {
@@ -630,7 +634,7 @@ func testTaskValidation(t *testing.T, s store.Store) {
 	for _, c := range accepted {
 		task := newTask(tenant, c.title)
 		task.Description = c.desc
-		got, err := s.CreateTask(ctx(t), task)
+		got, err := s.CreateTask(ctx(t), task, nil)
 		if err != nil {
 			t.Errorf("CreateTask(%s): %v", c.name, err)
 			continue
@@ -756,7 +760,7 @@ func testTaskPagingStable(t *testing.T, s store.Store) {
 	for i := range 5 {
 		mustCreate(t, s, newTask(tenant, "new "+strconv.Itoa(i)))
 	}
-	if err := s.DeleteTask(ctx(t), tenant, first.Items[9].ID, ""); err != nil {
+	if err := s.DeleteTask(ctx(t), tenant, first.Items[9].ID, "", nil); err != nil {
 		t.Fatal(err)
 	}
 	listed := slices.Clone(first.Items)
@@ -838,7 +842,7 @@ func testTaskConcurrentUpdates(t *testing.T, s store.Store) {
 					t.Errorf("title %q: %v", cur.Title, err)
 					return
 				}
-				got, err := s.UpdateTask(ctx(t), tenant, task.ID, cur.ETag, store.TaskPatch{Title: ptr(strconv.Itoa(n + 1))})
+				got, err := s.UpdateTask(ctx(t), tenant, task.ID, cur.ETag, store.TaskPatch{Title: ptr(strconv.Itoa(n + 1))}, nil)
 				mu.Lock()
 				switch {
 				case err == nil:
@@ -1262,4 +1266,163 @@ func testAuditValidation(t *testing.T, s store.Store) {
 	if items, _ := allAudit(t, s, tenant, 0); len(items) != 0 {
 		t.Errorf("refused entries were stored: %+v", items)
 	}
+}
+
+// Outbox.
+
+func newEvent(action string) *store.OutboxEvent {
+	return &store.OutboxEvent{EventID: randomID("ev"), Action: action, Actor: "oid-actor"}
+}
+
+// due lists the tenant's events among those due at now (DueEvents spans
+// every tenant, and other subtests share the store).
+func due(t *testing.T, s store.Store, tenant string, now time.Time) []store.OutboxEvent {
+	t.Helper()
+	evs, err := s.DueEvents(ctx(t), now, store.MaxPageSize)
+	if err != nil {
+		t.Fatalf("DueEvents: %v", err)
+	}
+	var mine []store.OutboxEvent
+	for _, e := range evs {
+		if e.TenantID == tenant {
+			mine = append(mine, e)
+		}
+	}
+	return mine
+}
+
+func outbox(t *testing.T, s store.Store, tenant, state string) []store.OutboxEvent {
+	t.Helper()
+	page, err := s.ListOutbox(ctx(t), tenant, state, 0, "")
+	if err != nil {
+		t.Fatalf("ListOutbox(%s): %v", state, err)
+	}
+	return page.Items
+}
+
+func testOutboxWritten(t *testing.T, s store.Store) {
+	tenant := randomID("tenant")
+	created := newEvent("task.created")
+	task, err := s.CreateTask(ctx(t), newTask(tenant, "audited"), created)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pending := outbox(t, s, tenant, store.OutboxPending)
+	if len(pending) != 1 {
+		t.Fatalf("pending after create: %+v", pending)
+	}
+	e := pending[0]
+	if e.EventID != created.EventID || e.ResourceID != task.ID || e.TenantID != tenant || e.Action != "task.created" ||
+		e.Actor != "oid-actor" || e.State != store.OutboxPending || e.Attempts != 0 || e.CreatedAt.IsZero() {
+		t.Errorf("event = %+v", e)
+	}
+	if got := due(t, s, tenant, time.Now().Add(time.Second)); len(got) != 1 {
+		t.Errorf("due after create: %+v", got)
+	}
+	updated, err := s.UpdateTask(ctx(t), tenant, task.ID, task.ETag, store.TaskPatch{Completed: ptr(true)}, newEvent("task.updated"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteTask(ctx(t), tenant, task.ID, updated.ETag, newEvent("task.deleted")); err != nil {
+		t.Fatal(err)
+	}
+	pending = outbox(t, s, tenant, store.OutboxPending)
+	if len(pending) != 3 {
+		t.Fatalf("pending after create, update, delete: %d", len(pending))
+	}
+	for _, e := range pending {
+		if e.ResourceID != task.ID {
+			t.Errorf("event %s for resource %s, want %s", e.Action, e.ResourceID, task.ID)
+		}
+		if err := s.MarkDelivered(ctx(t), tenant, e.EventID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := outbox(t, s, tenant, store.OutboxPending); len(got) != 0 {
+		t.Errorf("pending after delivery: %+v", got)
+	}
+	if got := due(t, s, tenant, time.Now().Add(time.Hour)); len(got) != 0 {
+		t.Errorf("due after delivery: %+v", got)
+	}
+	if err := s.MarkDelivered(ctx(t), tenant, created.EventID); err != nil {
+		t.Errorf("delivering twice: %v", err)
+	}
+}
+
+func testOutboxAtomic(t *testing.T, s store.Store) {
+	tenant := randomID("tenant")
+	_, err := s.CreateTask(ctx(t), newTask(tenant, "no event id"), &store.OutboxEvent{Action: "task.created", Actor: "a"})
+	wantErr(t, "CreateTask(event without id)", err, store.ErrInvalid)
+	if tasks, _ := allTasks(t, s, tenant, 0); len(tasks) != 0 {
+		t.Errorf("a refused event left a task: %+v", tasks)
+	}
+	_, err = s.CreateTask(ctx(t), newTask(tenant, ""), newEvent("task.created"))
+	wantErr(t, "CreateTask(invalid task)", err, store.ErrInvalid)
+
+	task := mustCreate(t, s, newTask(tenant, "t"))
+	_, err = s.UpdateTask(ctx(t), tenant, task.ID, `"stale"`, store.TaskPatch{Completed: ptr(true)}, newEvent("task.updated"))
+	wantErr(t, "UpdateTask(stale ETag)", err, store.ErrPreconditionFailed)
+	err = s.DeleteTask(ctx(t), tenant, task.ID, `"stale"`, newEvent("task.deleted"))
+	wantErr(t, "DeleteTask(stale ETag)", err, store.ErrPreconditionFailed)
+	_, err = s.UpdateTask(ctx(t), tenant, randomID("missing"), "", store.TaskPatch{Completed: ptr(true)}, newEvent("task.updated"))
+	wantErr(t, "UpdateTask(unknown)", err, store.ErrNotFound)
+	if got := outbox(t, s, tenant, store.OutboxPending); len(got) != 0 {
+		t.Errorf("refused writes left events: %+v", got)
+	}
+}
+
+func testOutboxFailures(t *testing.T, s store.Store) {
+	tenant := randomID("tenant")
+	ev := newEvent("task.created")
+	if _, err := s.CreateTask(ctx(t), newTask(tenant, "t"), ev); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if err := s.MarkFailed(ctx(t), tenant, ev.EventID, "unavailable: audit down", now.Add(time.Hour), false); err != nil {
+		t.Fatal(err)
+	}
+	if got := due(t, s, tenant, now.Add(time.Minute)); len(got) != 0 {
+		t.Errorf("due before its next attempt: %+v", got)
+	}
+	later := due(t, s, tenant, now.Add(2*time.Hour))
+	if len(later) != 1 || later[0].Attempts != 1 || later[0].LastError != "unavailable: audit down" || later[0].State != store.OutboxPending {
+		t.Fatalf("after one failure: %+v", later)
+	}
+	if err := s.MarkFailed(ctx(t), tenant, ev.EventID, "rejected: 400", now, true); err != nil {
+		t.Fatal(err)
+	}
+	dead := outbox(t, s, tenant, store.OutboxDead)
+	if len(dead) != 1 || dead[0].Attempts != 2 || dead[0].State != store.OutboxDead {
+		t.Fatalf("dead letters: %+v", dead)
+	}
+	if got := due(t, s, tenant, now.Add(24*time.Hour)); len(got) != 0 {
+		t.Errorf("a dead letter is due: %+v", got)
+	}
+	if got := outbox(t, s, tenant, store.OutboxPending); len(got) != 0 {
+		t.Errorf("a dead letter is pending: %+v", got)
+	}
+	// A dead letter is left alone by later failures.
+	if err := s.MarkFailed(ctx(t), tenant, ev.EventID, "again", now, false); err != nil {
+		t.Fatal(err)
+	}
+	if dead := outbox(t, s, tenant, store.OutboxDead); len(dead) != 1 || dead[0].Attempts != 2 {
+		t.Errorf("dead letter after another failure: %+v", dead)
+	}
+	wantErr(t, "MarkFailed(unknown)", s.MarkFailed(ctx(t), tenant, randomID("ev"), "x", now, false), store.ErrNotFound)
+	// Other tenants' outboxes are not this tenant's.
+	if got := outbox(t, s, randomID("tenant"), store.OutboxDead); len(got) != 0 {
+		t.Errorf("another tenant sees %+v", got)
+	}
+}
+
+func testOutboxValidation(t *testing.T, s store.Store) {
+	tenant := randomID("tenant")
+	_, err := s.ListOutbox(ctx(t), tenant, "lost", 0, "")
+	wantErr(t, "ListOutbox(bad state)", err, store.ErrInvalid)
+	ev := newEvent("task.created")
+	ev.TenantID = randomID("other")
+	_, err = s.CreateTask(ctx(t), newTask(tenant, "t"), ev)
+	wantErr(t, "CreateTask(event of another tenant)", err, store.ErrInvalid)
+	_, err = s.ListOutbox(ctx(t), tenant, store.OutboxDead, 0, "not a cursor")
+	wantErr(t, "ListOutbox(bad cursor)", err, store.ErrInvalid)
 }

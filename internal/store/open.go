@@ -1,0 +1,43 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Settings Open reads.
+const (
+	EnvBackend = "STORAGE_BACKEND" // sqlite (default) | table
+	// envAzureSite is set on every App Service and Functions instance: in
+	// Azure, instances scale out and are recycled, so only the Table
+	// backend keeps state.
+	envAzureSite = "WEBSITE_SITE_NAME"
+)
+
+// Open opens the backend STORAGE_BACKEND names: SQLite at dataDir/name.db
+// (the default, for local and single-instance runs), or Azure Table
+// Storage configured the Functions way (see TableConfigFromEnv). In Azure
+// (WEBSITE_SITE_NAME set) SQLite is refused.
+func Open(ctx context.Context, getenv func(string) string, dataDir, name string) (Store, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	backend := strings.ToLower(strings.TrimSpace(getenv(EnvBackend)))
+	switch backend {
+	case "", "sqlite":
+		if getenv(envAzureSite) != "" {
+			return nil, fmt.Errorf("store: %s=sqlite in Azure: instance disks are not shared or kept; set %s=table", EnvBackend, EnvBackend)
+		}
+		return OpenSQLite(filepath.Join(dataDir, name+".db"))
+	case "table":
+		cfg, err := TableConfigFromEnv(getenv)
+		if err != nil {
+			return nil, err
+		}
+		return OpenTable(ctx, cfg)
+	}
+	return nil, fmt.Errorf("store: %s=%q is not sqlite or table", EnvBackend, backend)
+}

@@ -1,0 +1,51 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// States of an [OutboxEvent].
+const (
+	OutboxPending = "pending" // not yet accepted by the Audit Service
+	OutboxDead    = "dead"    // rejected for good or out of attempts: an operator must look
+)
+
+// MaxOutboxAttempts is how many deliveries of an event are tried before it
+// moves to the dead-letter state.
+const MaxOutboxAttempts = 10
+
+// OutboxEvent is an audit event written in the same transaction as the task
+// change it records (a transactional outbox), kept until the Audit Service
+// has it. EventID is the Audit Service's idempotency key, so redelivering
+// an event never duplicates its entry.
+type OutboxEvent struct {
+	EventID     string    `json:"event_id"`
+	TenantID    string    `json:"tenant_id"`
+	Action      string    `json:"action"`
+	ResourceID  string    `json:"resource_id"`
+	Actor       string    `json:"actor"`
+	CreatedAt   time.Time `json:"created_at"`
+	State       string    `json:"state"`
+	Attempts    int       `json:"attempts"`
+	NextAttempt time.Time `json:"next_attempt"`
+	LastError   string    `json:"last_error,omitempty"`
+}
+
+// Outbox is the delivery side of the outbox; the task writes add events.
+type Outbox interface {
+	// DueEvents returns up to limit pending events whose next attempt is due
+	// at now, oldest first, across tenants.
+	DueEvents(ctx context.Context, now time.Time, limit int) ([]OutboxEvent, error)
+	// MarkDelivered records that the Audit Service has the event: it leaves
+	// the outbox, which so holds only what is still owed. Marking an event
+	// already gone is no error.
+	MarkDelivered(ctx context.Context, tenantID, eventID string) error
+	// MarkFailed records a failed attempt of a pending event: attempts+1,
+	// the reason, and the next attempt; dead moves it to the dead-letter
+	// state. An event no longer pending is left alone; an unknown one is
+	// ErrNotFound.
+	MarkFailed(ctx context.Context, tenantID, eventID, reason string, next time.Time, dead bool) error
+	// ListOutbox pages through a tenant's events in a state, newest first.
+	ListOutbox(ctx context.Context, tenantID, state string, limit int, cursor string) (Page[OutboxEvent], error)
+}

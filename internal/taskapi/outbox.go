@@ -1,0 +1,151 @@
+package taskapi
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"time"
+
+	"github.com/handoff-dev/handoff/handler/funcapp"
+	"github.com/handoff-dev/handoff/internal/store"
+	"github.com/handoff-dev/handoff/internal/web"
+)
+
+// AuditQueued: the event is kept in the outbox (pending, or dead-lettered
+// for an operator) and was not delivered yet.
+const AuditQueued = "queued"
+
+// Outbox redelivery bounds.
+const (
+	// SweepBatch is how many due events one sweep takes per round.
+	SweepBatch = 100
+	// SweepBudget bounds one sweep's run (the timer fires again later).
+	SweepBudget = 50 * time.Second
+	// DefaultAuditRetryDelay is the wait before an event's second attempt;
+	// each later wait doubles, up to retryMax.
+	DefaultAuditRetryDelay = 30 * time.Second
+	retryMax               = time.Hour
+	// deliveryTimeout bounds one event's delivery during a sweep.
+	deliveryTimeout = 10 * time.Second
+)
+
+// nextAttempt spaces attempts exponentially (AUDIT_RETRY_DELAY, twice
+// that … at most an hour), with jitter so events failed together are not
+// retried together.
+func nextAttempt(now time.Time, first time.Duration, attempts int) time.Time {
+	d := min(first<<min(attempts, 16), retryMax)
+	return now.Add(d + time.Duration(rand.Int64N(int64(d/10)+1)))
+}
+
+// delivered is settle's answer for an event the Audit Service has.
+const delivered = "delivered"
+
+// settle records how a delivery went: delivered (the event leaves the
+// outbox), or failed (and when to try again, or dead-lettered when
+// rejected for good or out of attempts).
+func (a *App) settle(ctx context.Context, ev store.OutboxEvent, f *Failure) (state string) {
+	if f == nil {
+		if err := a.store.MarkDelivered(ctx, ev.TenantID, ev.EventID); err != nil {
+			// The Audit Service has it; a redelivery is harmless (idempotent).
+			a.log.Warn("audit: delivered but not marked", "event_id", ev.EventID, "error", err.Error())
+		}
+		return delivered
+	}
+	dead := f.permanent() || ev.Attempts+1 >= store.MaxOutboxAttempts
+	if err := a.store.MarkFailed(ctx, ev.TenantID, ev.EventID, f.Reason+": "+f.Detail, nextAttempt(a.now(), a.cfg.AuditRetryDelay, ev.Attempts), dead); err != nil {
+		a.log.Error("audit: could not record a failed delivery; the event stays due", "event_id", ev.EventID, "error", err.Error())
+	}
+	if dead {
+		a.log.Error("audit: event dead-lettered", "event_id", ev.EventID, "tenant", ev.TenantID, "action", ev.Action,
+			"attempts", ev.Attempts+1, "reason", f.Reason, "detail", f.Detail)
+		a.deadLettered.Add(1)
+		return store.OutboxDead
+	}
+	return store.OutboxPending
+}
+
+// permanent: the Audit Service refused the event for good (a 4xx other
+// than 429): retrying cannot help.
+func (f *Failure) permanent() bool {
+	return f.Reason == ReasonRejected && f.Status >= 400 && f.Status < 500 && f.Status != http.StatusTooManyRequests &&
+		f.Status != http.StatusUnauthorized && f.Status != http.StatusForbidden
+}
+
+// SweepResult counts one sweep's outcomes.
+type SweepResult struct {
+	Delivered, Retrying, DeadLettered int
+}
+
+// Sweep redelivers the outbox's due events until none is due or the budget
+// is spent. The timer-triggered function runs it; it is safe to run on
+// several instances at once (a delivery twice is one audit entry).
+func (a *App) Sweep(ctx context.Context) (SweepResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, SweepBudget)
+	defer cancel()
+	var res SweepResult
+	seen := map[string]bool{}
+	for ctx.Err() == nil {
+		due, err := a.store.DueEvents(ctx, a.now(), SweepBatch)
+		if err != nil {
+			return res, fmt.Errorf("sweep: %w", err)
+		}
+		progress := false
+		for _, ev := range due {
+			if seen[ev.EventID] {
+				continue // failed once in this sweep: its next attempt is later
+			}
+			seen[ev.EventID], progress = true, true
+			dctx, dcancel := context.WithTimeout(ctx, deliveryTimeout)
+			f := a.deliverAudit(dctx, ev)
+			dcancel()
+			switch a.settle(ctx, ev, f) {
+			case delivered:
+				res.Delivered++
+			case store.OutboxDead:
+				res.DeadLettered++
+			default:
+				res.Retrying++
+			}
+		}
+		if !progress {
+			break
+		}
+	}
+	return res, nil
+}
+
+// sweepHandler is the timer-triggered function's handler.
+func (a *App) sweepHandler() http.Handler {
+	return funcapp.Timer("timer", func(ctx context.Context, info funcapp.TimerInfo) ([]string, error) {
+		res, err := a.Sweep(ctx)
+		logs := []string{fmt.Sprintf("audit sweep: %d delivered, %d retrying, %d dead-lettered (past due: %v)",
+			res.Delivered, res.Retrying, res.DeadLettered, info.IsPastDue)}
+		a.log.Info("audit sweep", "delivered", res.Delivered, "retrying", res.Retrying, "dead_lettered", res.DeadLettered)
+		return logs, err
+	})
+}
+
+// outboxList lists the caller's tenant's outbox events in a state
+// (default dead): what an operator (an Admin of the tenant) looks at.
+func (a *App) outboxList(w http.ResponseWriter, r *http.Request) {
+	id := identity(r)
+	state := r.URL.Query().Get("state")
+	if state == "" {
+		state = store.OutboxDead
+	}
+	if state != store.OutboxDead && state != store.OutboxPending {
+		web.BadRequest(w, "state must be dead or pending")
+		return
+	}
+	limit, cursor, ok := web.Page(w, r)
+	if !ok {
+		return
+	}
+	page, err := a.store.ListOutbox(r.Context(), id.TenantID, state, limit, cursor)
+	if err != nil {
+		web.StoreError(w, err)
+		return
+	}
+	web.WriteJSON(w, http.StatusOK, web.NewList(page.Items, page.Next))
+}
