@@ -119,9 +119,10 @@ func (a *App) Sweep(ctx context.Context) (SweepResult, error) {
 func (a *App) sweepHandler() http.Handler {
 	return funcapp.Timer("timer", func(ctx context.Context, info funcapp.TimerInfo) ([]string, error) {
 		res, err := a.Sweep(ctx)
-		logs := []string{fmt.Sprintf("audit sweep: %d delivered, %d retrying, %d dead-lettered (past due: %v)",
-			res.Delivered, res.Retrying, res.DeadLettered, info.IsPastDue)}
-		a.log.Info("audit sweep", "delivered", res.Delivered, "retrying", res.Retrying, "dead_lettered", res.DeadLettered)
+		logs := []string{fmt.Sprintf("audit sweep: %d delivered, %d retrying, %d dead-lettered (%d since start; past due: %v)",
+			res.Delivered, res.Retrying, res.DeadLettered, a.DeadLettered(), info.IsPastDue)}
+		a.log.Info("audit sweep", "delivered", res.Delivered, "retrying", res.Retrying, "dead_lettered", res.DeadLettered,
+			"dead_lettered_since_start", a.DeadLettered())
 		return logs, err
 	})
 }
