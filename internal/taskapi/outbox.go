@@ -2,6 +2,7 @@ package taskapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -53,7 +54,12 @@ func (a *App) settle(ctx context.Context, ev store.OutboxEvent, f *Failure) (sta
 		return delivered
 	}
 	dead := f.permanent() || ev.Attempts+1 >= store.MaxOutboxAttempts
-	if err := a.store.MarkFailed(ctx, ev.TenantID, ev.EventID, f.Reason+": "+f.Detail, nextAttempt(a.now(), a.cfg.AuditRetryDelay, ev.Attempts), dead); err != nil {
+	err := a.store.MarkFailed(ctx, ev.TenantID, ev.EventID, f.Reason+": "+f.Detail, nextAttempt(a.now(), a.cfg.AuditRetryDelay, ev.Attempts), dead)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		// Another delivery (a sweep, another instance) got it through meanwhile.
+		return delivered
+	case err != nil:
 		a.log.Error("audit: could not record a failed delivery; the event stays due", "event_id", ev.EventID, "error", err.Error())
 	}
 	if dead {
