@@ -34,6 +34,8 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 		problem.Error(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the request body is larger than %d bytes", tooBig.Limit))
 	case errors.Is(err, io.EOF):
 		problem.Error(w, http.StatusBadRequest, "the request body is empty; send a JSON object")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		problem.Error(w, http.StatusBadRequest, "malformed JSON: the body ends before the object does")
 	case errors.As(err, &syn):
 		problem.Error(w, http.StatusBadRequest, fmt.Sprintf("malformed JSON at byte %d", syn.Offset))
 	case errors.As(err, &typ):
