@@ -19,7 +19,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -28,6 +27,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/handoff-dev/handoff/emulator/internal/serve"
 )
 
 // DefaultBaseURL is the emulator's canonical base URL unless configured otherwise.
@@ -178,36 +179,7 @@ func (s *Server) HTTPClient() *http.Client {
 
 // ServeTLS serves the emulator on l until ctx ends, then shuts down gracefully.
 func (s *Server) ServeTLS(ctx context.Context, l net.Listener) error {
-	hs := &http.Server{
-		Handler:           s,
-		TLSConfig:         s.TLSConfig(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
-	}
-	stop := make(chan struct{})    // Serve returned on its own
-	stopped := make(chan struct{}) // Shutdown finished, or was not needed
-	go func() {
-		defer close(stopped)
-		select {
-		case <-ctx.Done():
-			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			s.transport.CloseIdleConnections()
-			_ = hs.Shutdown(sctx)
-		case <-stop:
-		}
-	}()
-	err := hs.ServeTLS(l, "", "")
-	if errors.Is(err, http.ErrServerClosed) {
-		// Serve returns as Shutdown starts; wait for in-flight requests.
-		<-stopped
-		return nil
-	}
-	close(stop)
-	<-stopped
-	return err
+	return serve.TLS(ctx, l, s, s.TLSConfig(), s.log, s.transport.CloseIdleConnections)
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {

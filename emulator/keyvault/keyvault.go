@@ -63,6 +63,7 @@ import (
 	"time"
 
 	"github.com/handoff-dev/handoff/emulator/entra"
+	"github.com/handoff-dev/handoff/emulator/internal/serve"
 	"github.com/handoff-dev/handoff/handler/entraauth"
 )
 
@@ -276,33 +277,5 @@ func (s *Server) ServeTLS(ctx context.Context, l net.Listener, tlsConfig *tls.Co
 	if tlsConfig == nil {
 		return errors.New("keyvault: ServeTLS needs a TLS configuration")
 	}
-	hs := &http.Server{
-		Handler:           s,
-		TLSConfig:         tlsConfig.Clone(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
-	}
-	stop := make(chan struct{})    // Serve returned on its own
-	stopped := make(chan struct{}) // Shutdown finished, or was not needed
-	go func() {
-		defer close(stopped)
-		select {
-		case <-ctx.Done():
-			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			_ = hs.Shutdown(sctx)
-		case <-stop:
-		}
-	}()
-	err := hs.ServeTLS(l, "", "")
-	if errors.Is(err, http.ErrServerClosed) {
-		// Serve returns as Shutdown starts; wait for in-flight requests.
-		<-stopped
-		return nil
-	}
-	close(stop)
-	<-stopped
-	return err
+	return serve.TLS(ctx, l, s, tlsConfig.Clone(), s.log, nil)
 }
