@@ -41,24 +41,48 @@ func outboxStack(t *testing.T, storage map[string]string, apps ...string) *devst
 		}
 	}
 	env["task"]["AUDIT_RETRY_DELAY"] = "1ms"
+	env["task"]["AUDIT_MAX_ATTEMPTS"] = "10"
 	env["task"]["DOWNSTREAM_TIMEOUT"] = "2s"
 	return start(t, devstack.Options{AppEnv: env, TimersManual: true})
 }
 
-// sweep runs the timer-triggered sweep until the outbox has nothing due.
-func sweep(t *testing.T, s *devstack.Stack) {
+// drain runs the timer-triggered sweep until the audit log holds want
+// task.created entries (events come due on their own schedule, so it polls).
+func drain(t *testing.T, s *devstack.Stack, want int) {
 	t.Helper()
-	for range 20 {
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		logs, err := s.Invoke(context.Background(), "task", "sweep")
 		if err != nil {
 			t.Fatalf("sweep: %v", err)
 		}
-		t.Log(logs)
-		if len(logs) > 0 && contains(logs[0], " 0 delivered, 0 retrying") {
+		if len(logs) == 0 {
+			t.Fatal("the sweep logged nothing")
+		}
+		if created(auditEntries(t, s)) >= want {
 			return
 		}
 	}
-	t.Fatal("the sweep did not drain the outbox in 20 runs")
+	t.Fatalf("the sweeps did not deliver %d events in 30 s (have %d)", want, created(auditEntries(t, s)))
+}
+
+func created(entries []map[string]any) int {
+	n := 0
+	for _, e := range entries {
+		if e["action"] == "task.created" {
+			n++
+		}
+	}
+	return n
+}
+
+// pendingEvents lists the tenant's undelivered events, as its Admin.
+func pendingEvents(t *testing.T, s *devstack.Stack, admin string) []map[string]any {
+	t.Helper()
+	r := call(t, "GET", s.URL("task")+"/api/outbox?state=pending&limit=100", admin, nil)
+	if r.status != 200 {
+		t.Fatalf("outbox: %d %s", r.status, r.raw)
+	}
+	return items(r)
 }
 
 // auditEntries reads every audit entry (the operator's AuditLog.Read).
@@ -152,10 +176,15 @@ func TestAuditServiceDown(t *testing.T) {
 			if err := s.StartApp(context.Background(), "audit"); err != nil {
 				t.Fatal(err)
 			}
-			sweep(t, s)
+			drain(t, s, len(ids))
 			exactlyOnce(t, auditEntries(t, s), ids)
-			// A second sweep finds nothing and changes nothing.
-			sweep(t, s)
+			// Later sweeps find nothing owed and change nothing.
+			if n := len(pendingEvents(t, s, users[0])); n != 0 {
+				t.Errorf("%d events still pending after the drain", n)
+			}
+			if _, err := s.Invoke(context.Background(), "task", "sweep"); err != nil {
+				t.Fatal(err)
+			}
 			exactlyOnce(t, auditEntries(t, s), ids)
 		})
 	}
@@ -195,7 +224,15 @@ func TestTaskAPIKilledBeforeDelivery(t *testing.T) {
 			if err := s.StartApp(context.Background(), "task"); err != nil {
 				t.Fatal(err)
 			}
-			sweep(t, s)
+			// The kill came between the write and the delivery: nothing was
+			// audited, and the event waits, never attempted.
+			if n := len(auditEntries(t, s)); n != 0 {
+				t.Fatalf("audited before the kill: %d entries", n)
+			}
+			if p := pendingEvents(t, s, alice); len(p) != 1 || p[0]["attempts"] != float64(0) || p[0]["resource_id"] != id {
+				t.Fatalf("pending after the kill: %v", p)
+			}
+			drain(t, s, 1)
 			exactlyOnce(t, auditEntries(t, s), []string{id})
 		})
 	}
@@ -216,11 +253,14 @@ func TestTokenEndpointFailing(t *testing.T) {
 		ids = append(ids, str(r.body["id"]))
 	}
 	// Sweeps while it still fails deliver nothing and lose nothing.
-	if logs, err := s.Invoke(context.Background(), "task", "sweep"); err != nil || !contains(logs[0], "0 delivered") {
+	if logs, err := s.Invoke(context.Background(), "task", "sweep"); err != nil || len(logs) == 0 || !contains(logs[0], ": 0 delivered") {
 		t.Fatalf("sweep while failing: %v %v", logs, err)
 	}
+	if p := pendingEvents(t, s, alice); len(p) != len(ids) || p[0]["attempts"].(float64) < 1 {
+		t.Fatalf("pending while failing: %v", p)
+	}
 	s.Entra.FailTokenRequests(0, "")
-	sweep(t, s)
+	drain(t, s, len(ids))
 	exactlyOnce(t, auditEntries(t, s), ids)
 }
 
@@ -230,7 +270,7 @@ func TestStorageOutage(t *testing.T) {
 	az := azuritetest.StartInstance(t)
 	s := outboxStack(t, map[string]string{"STORAGE_BACKEND": "table", "AzureWebJobsStorage": az.ConnectionString}, "task")
 	alice := signIn(t, s, entra.HomeTenantID, "alice@home.handoff.test")
-	if r := call(t, "POST", s.URL("task")+"/api/tasks", alice, map[string]string{"title": "before"}); r.status != 201 {
+	if r := call(t, "POST", s.URL("task")+"/api/tasks", alice, map[string]string{"title": "before"}); r.status != 201 || r.body["audit_status"] != "logged" {
 		t.Fatalf("create before the outage: %d %s", r.status, r.raw)
 	}
 	az.Stop()
@@ -244,7 +284,7 @@ func TestStorageOutage(t *testing.T) {
 }
 
 // TestDeadLetter: an event that keeps failing moves, after
-// store.MaxOutboxAttempts attempts, to the dead-letter state, where an
+// AUDIT_MAX_ATTEMPTS attempts (10 here), to the dead-letter state, where an
 // Admin of the tenant sees it and sweeps leave it alone.
 func TestDeadLetter(t *testing.T) {
 	s := outboxStack(t, map[string]string{})
@@ -285,7 +325,9 @@ func TestDeadLetter(t *testing.T) {
 	if err := s.StartApp(context.Background(), "audit"); err != nil {
 		t.Fatal(err)
 	}
-	sweep(t, s)
+	if _, err := s.Invoke(context.Background(), "task", "sweep"); err != nil {
+		t.Fatal(err)
+	}
 	if n := len(auditEntries(t, s)); n != 0 {
 		t.Errorf("a dead letter was delivered by a sweep: %d entries", n)
 	}

@@ -11,10 +11,6 @@ const (
 	OutboxDead    = "dead"    // rejected for good or out of attempts: an operator must look
 )
 
-// MaxOutboxAttempts is how many deliveries of an event are tried before it
-// moves to the dead-letter state.
-const MaxOutboxAttempts = 10
-
 // OutboxEvent is an audit event written in the same transaction as the task
 // change it records (a transactional outbox), kept until the Audit Service
 // has it. EventID is the Audit Service's idempotency key, so redelivering
@@ -38,8 +34,8 @@ type Outbox interface {
 	// at now, oldest first, across tenants.
 	DueEvents(ctx context.Context, now time.Time, limit int) ([]OutboxEvent, error)
 	// MarkDelivered records that the Audit Service has the event: it leaves
-	// the outbox, which so holds only what is still owed. Marking an event
-	// already gone is no error.
+	// the outbox (whatever its state), which so holds only what is still
+	// owed. Marking an event already gone is no error.
 	MarkDelivered(ctx context.Context, tenantID, eventID string) error
 	// MarkFailed records a failed attempt of a pending event: attempts+1,
 	// the reason, and the next attempt; dead moves it to the dead-letter

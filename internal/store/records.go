@@ -179,6 +179,18 @@ func encodeCursor(at time.Time, id string) string {
 // decodeCursor parses a cursor encodeCursor returned; "" is the first page
 // (ok false). Anything else is invalid.
 func decodeCursor(s string) (c cursor, ok bool, err error) {
+	return decodeCursorWith(s, isID)
+}
+
+// decodeEventCursor reads a cursor of an outbox listing, whose ids are the
+// caller's event ids (dots and all); an id is only ever a bound.
+func decodeEventCursor(s string) (c cursor, ok bool, err error) {
+	return decodeCursorWith(s, func(id string) bool {
+		return id != "" && len(id) <= 4*maxEventField && utf8.ValidString(id)
+	})
+}
+
+func decodeCursorWith(s string, validID func(string) bool) (c cursor, ok bool, err error) {
 	if s == "" {
 		return cursor{}, false, nil
 	}
@@ -187,8 +199,8 @@ func decodeCursor(s string) (c cursor, ok bool, err error) {
 	if derr != nil {
 		return cursor{}, false, bad
 	}
-	parts := strings.Split(string(raw), ".")
-	if len(parts) != 3 || parts[0] != cursorVersion || !isID(parts[2]) {
+	parts := strings.SplitN(string(raw), ".", 3)
+	if len(parts) != 3 || parts[0] != cursorVersion || !validID(parts[2]) {
 		return cursor{}, false, bad
 	}
 	us, perr := strconv.ParseInt(parts[1], 10, 64)
@@ -235,7 +247,14 @@ func normEvent(ev *OutboxEvent, tenantID, taskID string) (*OutboxEvent, error) {
 	}
 	e.TenantID, e.ResourceID = tenantID, taskID
 	e.CreatedAt = now()
-	e.State, e.Attempts, e.NextAttempt, e.LastError = OutboxPending, 0, e.CreatedAt, ""
+	// Due at once unless the writer says when: a writer that delivers the
+	// event itself makes it due after its own attempt, so a sweep does not
+	// race it.
+	if e.NextAttempt.IsZero() {
+		e.NextAttempt = e.CreatedAt
+	}
+	e.NextAttempt = normTime(e.NextAttempt)
+	e.State, e.Attempts, e.LastError = OutboxPending, 0, ""
 	return &e, nil
 }
 

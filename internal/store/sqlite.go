@@ -599,6 +599,7 @@ func (s *SQLite) ListAudit(ctx context.Context, tenantID string, limit int, curs
 type sqliteQuery struct {
 	columns, table, timeColumn string
 	idColumn                   string // the tiebreak; "" means id
+	eventIDs                   bool   // ids are event ids (decodeEventCursor)
 	where                      string // "" for every row
 	args                       []any  // where's arguments
 }
@@ -613,7 +614,11 @@ func sqliteList[T any](ctx context.Context, db *sql.DB, op string, q sqliteQuery
 	if err != nil {
 		return Page[T]{}, err
 	}
-	after, ok, err := decodeCursor(c)
+	decode := decodeCursor
+	if q.eventIDs {
+		decode = decodeEventCursor
+	}
+	after, ok, err := decode(c)
 	if err != nil {
 		return Page[T]{}, err
 	}

@@ -56,10 +56,12 @@ func (s *SQLite) DueEvents(ctx context.Context, now time.Time, limit int) ([]Out
 }
 
 // MarkDelivered removes a delivered event from the outbox (its record is
-// now the Audit Service's). Marking an event that is gone is no error.
+// now the Audit Service's), whatever its state: a delivery that succeeded
+// beats a concurrent one that gave up. Marking an event that is gone is no
+// error.
 func (s *SQLite) MarkDelivered(ctx context.Context, tenantID, eventID string) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM outbox WHERE tenant_id = ? AND event_id = ? AND state = ?`,
-		tenantID, eventID, OutboxPending); err != nil {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM outbox WHERE tenant_id = ? AND event_id = ?`,
+		tenantID, eventID); err != nil {
 		return sqliteErr("mark delivered", err)
 	}
 	return nil
@@ -108,7 +110,7 @@ func (s *SQLite) ListOutbox(ctx context.Context, tenantID, state string, limit i
 		return Page[OutboxEvent]{}, err
 	}
 	return sqliteList(ctx, s.db, "list outbox", sqliteQuery{
-		columns: outboxColumns, table: "outbox", timeColumn: "created_at", idColumn: "event_id",
+		columns: outboxColumns, table: "outbox", timeColumn: "created_at", idColumn: "event_id", eventIDs: true,
 		where: "tenant_id = ? AND state = ?", args: []any{tenantID, state},
 	}, limit, cursor, scanEvent, func(e OutboxEvent) (time.Time, string) { return e.CreatedAt, e.EventID })
 }

@@ -134,7 +134,7 @@ func (s *Table) readEvent(ctx context.Context, op, tenantID, eventID string) (ou
 	return o, resp.ETag, nil
 }
 
-// MarkDelivered deletes the pending event's row.
+// MarkDelivered deletes the event's row, whatever its state.
 func (s *Table) MarkDelivered(ctx context.Context, tenantID, eventID string) error {
 	for attempt := range tableMaxAttempts {
 		if attempt > 0 {
@@ -143,7 +143,7 @@ func (s *Table) MarkDelivered(ctx context.Context, tenantID, eventID string) err
 			}
 		}
 		o, etag, err := s.readEvent(ctx, "mark delivered", tenantID, eventID)
-		if err == ErrNotFound || (err == nil && o.State != OutboxPending) {
+		if err == ErrNotFound {
 			return nil
 		}
 		if err != nil {
@@ -190,7 +190,7 @@ func (s *Table) MarkFailed(ctx context.Context, tenantID, eventID, reason string
 		case err == nil:
 			return nil
 		case hasStatus(err, http.StatusNotFound):
-			return nil // delivered meanwhile
+			return ErrNotFound // delivered meanwhile
 		case !hasStatus(err, http.StatusPreconditionFailed):
 			return tableErr("mark failed", err)
 		}
@@ -212,7 +212,7 @@ func (s *Table) ListOutbox(ctx context.Context, tenantID, state string, limit in
 	if err != nil {
 		return Page[OutboxEvent]{}, err
 	}
-	after, ok, err := decodeCursor(cursor)
+	after, ok, err := decodeEventCursor(cursor)
 	if err != nil {
 		return Page[OutboxEvent]{}, err
 	}

@@ -19,7 +19,8 @@ const AuditQueued = "queued"
 
 // Outbox redelivery bounds.
 const (
-	// SweepBatch is how many due events one sweep takes per round.
+	// SweepBatch is how many due events one sweep takes: one scan per run,
+	// the rest wait for the next run.
 	SweepBatch = 100
 	// SweepBudget bounds one sweep's run (the timer fires again later).
 	SweepBudget = 50 * time.Second
@@ -27,6 +28,9 @@ const (
 	// each later wait doubles, up to retryMax.
 	DefaultAuditRetryDelay = 30 * time.Second
 	retryMax               = time.Hour
+	// DefaultAuditMaxAttempts before an event that keeps failing is
+	// dead-lettered: with the default delays, about two days of trying.
+	DefaultAuditMaxAttempts = 60
 	// deliveryTimeout bounds one event's delivery during a sweep.
 	deliveryTimeout = 10 * time.Second
 )
@@ -53,7 +57,7 @@ func (a *App) settle(ctx context.Context, ev store.OutboxEvent, f *Failure) (sta
 		}
 		return delivered
 	}
-	dead := f.permanent() || ev.Attempts+1 >= store.MaxOutboxAttempts
+	dead := f.permanent() || ev.Attempts+1 >= a.cfg.AuditMaxAttempts
 	err := a.store.MarkFailed(ctx, ev.TenantID, ev.EventID, f.Reason+": "+f.Detail, nextAttempt(a.now(), a.cfg.AuditRetryDelay, ev.Attempts), dead)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -71,11 +75,16 @@ func (a *App) settle(ctx context.Context, ev store.OutboxEvent, f *Failure) (sta
 	return store.OutboxPending
 }
 
-// permanent: the Audit Service refused the event for good (a 4xx other
-// than 429): retrying cannot help.
+// permanent: the Audit Service refused the event itself for good (a 4xx
+// about the request): retrying cannot help. Refusals a fix of the
+// deployment can cure are not: 401 and 403 (token, role), 404 (URL, a
+// deploy under way), 408 and 429.
 func (f *Failure) permanent() bool {
-	return f.Reason == ReasonRejected && f.Status >= 400 && f.Status < 500 && f.Status != http.StatusTooManyRequests &&
-		f.Status != http.StatusUnauthorized && f.Status != http.StatusForbidden
+	switch f.Status {
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound, http.StatusRequestTimeout, http.StatusTooManyRequests:
+		return false
+	}
+	return f.Reason == ReasonRejected && f.Status >= 400 && f.Status < 500
 }
 
 // SweepResult counts one sweep's outcomes.
@@ -83,39 +92,38 @@ type SweepResult struct {
 	Delivered, Retrying, DeadLettered int
 }
 
-// Sweep redelivers the outbox's due events until none is due or the budget
-// is spent. The timer-triggered function runs it; it is safe to run on
-// several instances at once (a delivery twice is one audit entry).
+// Sweep redelivers up to SweepBatch due events, the longest-due first. The
+// timer-triggered function runs it; it is safe to run on several instances
+// at once (a delivery twice is one audit entry). Outcomes are recorded even
+// when the budget ends mid-way; ending the budget is no error.
 func (a *App) Sweep(ctx context.Context) (SweepResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, SweepBudget)
 	defer cancel()
 	var res SweepResult
-	seen := map[string]bool{}
-	for ctx.Err() == nil {
-		due, err := a.store.DueEvents(ctx, a.now(), SweepBatch)
-		if err != nil {
-			return res, fmt.Errorf("sweep: %w", err)
+	due, err := a.store.DueEvents(ctx, a.now(), SweepBatch)
+	if err != nil {
+		if ctx.Err() != nil {
+			return res, nil
 		}
-		progress := false
-		for _, ev := range due {
-			if seen[ev.EventID] {
-				continue // failed once in this sweep: its next attempt is later
-			}
-			seen[ev.EventID], progress = true, true
-			dctx, dcancel := context.WithTimeout(ctx, deliveryTimeout)
-			f := a.deliverAudit(dctx, ev)
-			dcancel()
-			switch a.settle(ctx, ev, f) {
-			case delivered:
-				res.Delivered++
-			case store.OutboxDead:
-				res.DeadLettered++
-			default:
-				res.Retrying++
-			}
+		return res, fmt.Errorf("sweep: %w", err)
+	}
+	for _, ev := range due {
+		if ctx.Err() != nil {
+			break // the rest stay due for the next run
 		}
-		if !progress {
-			break
+		dctx, dcancel := context.WithTimeout(ctx, deliveryTimeout)
+		f := a.deliverAudit(dctx, ev)
+		dcancel()
+		sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		state := a.settle(sctx, ev, f)
+		scancel()
+		switch state {
+		case delivered:
+			res.Delivered++
+		case store.OutboxDead:
+			res.DeadLettered++
+		default:
+			res.Retrying++
 		}
 	}
 	return res, nil

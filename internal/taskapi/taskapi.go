@@ -47,6 +47,7 @@ type Config struct {
 	Audit             Downstream
 	DownstreamTimeout time.Duration
 	AuditRetryDelay   time.Duration // before an undelivered audit event's second attempt
+	AuditMaxAttempts  int           // before an event that keeps failing is dead-lettered
 	OBOCacheSize      int
 	MaxTenantClients  int
 	DataDir           string
@@ -72,6 +73,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		Audit:             Downstream{ClientID: e.GUID("AZURE_AUDIT_CLIENT_ID"), URL: e.URL("AUDIT_URL"), Scope: e.String("AUDIT_SCOPE")},
 		DownstreamTimeout: e.Duration("DOWNSTREAM_TIMEOUT", DefaultDownstreamTimeout, 100*time.Millisecond, 30*time.Second),
 		AuditRetryDelay:   e.Duration("AUDIT_RETRY_DELAY", DefaultAuditRetryDelay, time.Millisecond, time.Hour),
+		AuditMaxAttempts:  e.Int("AUDIT_MAX_ATTEMPTS", DefaultAuditMaxAttempts, 1, 10_000),
 		OBOCacheSize:      e.Int("OBO_CACHE_SIZE", downstream.DefaultOBOCacheSize, 1, 1_000_000),
 		MaxTenantClients:  e.Int("MAX_TENANT_CLIENTS", downstream.DefaultMaxTenants, 1, 100_000),
 		DataDir:           e.String("DATA_DIR"),
@@ -119,6 +121,9 @@ func New(ctx context.Context, cfg Config, st Store, tokens *downstream.Client, l
 	}
 	if cfg.AuditRetryDelay <= 0 {
 		cfg.AuditRetryDelay = DefaultAuditRetryDelay
+	}
+	if cfg.AuditMaxAttempts <= 0 {
+		cfg.AuditMaxAttempts = DefaultAuditMaxAttempts
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = downstream.NewHTTPClient()
@@ -222,8 +227,11 @@ func (a *App) create(w http.ResponseWriter, r *http.Request) {
 }
 
 // event is a fresh audit event for a change by id, to be written with it.
+// The request delivers it itself, so it is due for the sweep only once that
+// attempt's deadline has passed.
 func (a *App) event(id *entraauth.Identity, action string) store.OutboxEvent {
-	return store.OutboxEvent{EventID: newEventID(), TenantID: id.TenantID, Action: action, Actor: id.ObjectID}
+	return store.OutboxEvent{EventID: newEventID(), TenantID: id.TenantID, Action: action, Actor: id.ObjectID,
+		NextAttempt: a.now().Add(a.cfg.DownstreamTimeout + time.Second)}
 }
 
 func (a *App) update(w http.ResponseWriter, r *http.Request) {

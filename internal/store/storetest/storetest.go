@@ -61,6 +61,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Outbox/AllOrNothing", testOutboxAtomic},
 		{"Outbox/FailuresAndDeadLetters", testOutboxFailures},
 		{"Outbox/Validation", testOutboxValidation},
+		{"Outbox/Paging", testOutboxPaging},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1425,4 +1426,38 @@ func testOutboxValidation(t *testing.T, s store.Store) {
 	wantErr(t, "CreateTask(event of another tenant)", err, store.ErrInvalid)
 	_, err = s.ListOutbox(ctx(t), tenant, store.OutboxDead, 0, "not a cursor")
 	wantErr(t, "ListOutbox(bad cursor)", err, store.ErrInvalid)
+}
+
+func testOutboxPaging(t *testing.T, s store.Store) {
+	tenant := randomID("tenant")
+	want := map[string]bool{}
+	for i := range 5 {
+		ev := newEvent("task.created")
+		ev.EventID = fmt.Sprintf("%s.%d-uuid-like", randomID("ev"), i) // event ids are the caller's: dots and all
+		if _, err := s.CreateTask(ctx(t), newTask(tenant, "t"), ev); err != nil {
+			t.Fatal(err)
+		}
+		want[ev.EventID] = true
+	}
+	got := map[string]bool{}
+	cursor, pages := "", 0
+	for {
+		page, err := s.ListOutbox(ctx(t), tenant, store.OutboxPending, 2, cursor)
+		if err != nil {
+			t.Fatalf("page %d: %v", pages+1, err)
+		}
+		pages++
+		for _, e := range page.Items {
+			if got[e.EventID] {
+				t.Errorf("%s listed twice", e.EventID)
+			}
+			got[e.EventID] = true
+		}
+		if cursor = page.Next; cursor == "" || pages > 5 {
+			break
+		}
+	}
+	if pages != 3 || len(got) != len(want) {
+		t.Errorf("%d pages, %d events; want 3 pages, %d events", pages, len(got), len(want))
+	}
 }
