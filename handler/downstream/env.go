@@ -71,7 +71,7 @@ func CredentialFromEnv(opts EnvOptions) (Credential, string, error) {
 		case env(EnvCertificatePath) != "":
 			mode = ModeCertificate
 		default:
-			return nil, "", fmt.Errorf("downstream: no credential configured: set %s to %s (recommended in Azure), or set %s, or %s", EnvCredential, ModeManagedIdentity, EnvClientSecret, EnvKeyVaultURL)
+			return nil, "", fmt.Errorf("downstream: no credential configured: set %s to %s (recommended in Azure), or set %s, %s or %s", EnvCredential, ModeManagedIdentity, EnvClientSecret, EnvKeyVaultURL, EnvCertificatePath)
 		}
 	}
 	rotation := RotationOptions{Logger: opts.Logger, Now: opts.Now}
