@@ -139,7 +139,7 @@ func printSummary(w io.Writer, s *devstack.Stack) {
 	fmt.Fprintln(w)
 	fmt.Fprintf(tw, "  Entra ID emulator\t%s\t(authority %s/<tenant id>)\n", entraURL, entraURL)
 	fmt.Fprintf(tw, "  Key Vault emulator\t%s\t(secret %s)\n", s.Vault.BaseURL(), devstack.KeyVaultSecretName)
-	fmt.Fprintf(tw, "  Task API\t%s/api\t(/tasks, /tasks/{id}, /me)\n", s.URL(devstack.AppTask))
+	fmt.Fprintf(tw, "  Task API\t%s/api\t(/tasks, /tasks/{id}, /me, /outbox; timer /sweep)\n", s.URL(devstack.AppTask))
 	fmt.Fprintf(tw, "  Notification Service\t%s/api\t(/notify, /notifications)\n", s.URL(devstack.AppNotification))
 	fmt.Fprintf(tw, "  Audit Service\t%s/api\t(/audit)\n", s.URL(devstack.AppAudit))
 	fmt.Fprintf(tw, "  CA certificate\t%s\t(curl --cacert, NODE_EXTRA_CA_CERTS; see the README to trust it in a browser)\n", ca)
