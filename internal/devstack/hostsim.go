@@ -552,44 +552,23 @@ func RoutePrefix(hostJSON string) (string, error) {
 // to its name, its methods to all. Disabled functions and functions without
 // an httpTrigger are skipped.
 func LoadRoutes(appDir, prefix string) ([]HTTPRoute, error) {
-	files, err := filepath.Glob(filepath.Join(appDir, "*", "function.json"))
+	fns, err := loadFunctions(appDir)
 	if err != nil {
 		return nil, err
 	}
-	sort.Strings(files)
 	var routes []HTTPRoute
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return nil, fmt.Errorf("devstack: %w", err)
-		}
-		var doc struct {
-			Disabled bool `json:"disabled"`
-			Bindings []struct {
-				Type      string   `json:"type"`
-				Direction string   `json:"direction"`
-				Route     *string  `json:"route"`
-				Methods   []string `json:"methods"`
-			} `json:"bindings"`
-		}
-		if err := json.Unmarshal(b, &doc); err != nil {
-			return nil, fmt.Errorf("devstack: %s: %w", f, err)
-		}
-		if doc.Disabled {
-			continue
-		}
-		name := filepath.Base(filepath.Dir(f))
-		for _, b := range doc.Bindings {
+	for _, fn := range fns {
+		for _, b := range fn.Bindings {
 			if !strings.EqualFold(b.Type, "httpTrigger") {
 				continue
 			}
-			route := name
+			route := fn.name
 			if b.Route != nil && strings.Trim(*b.Route, "/") != "" {
 				route = strings.Trim(*b.Route, "/")
 			}
-			rt, err := parseRoute(name, prefix, route)
+			rt, err := parseRoute(fn.name, prefix, route)
 			if err != nil {
-				return nil, fmt.Errorf("devstack: %s: %w", f, err)
+				return nil, fmt.Errorf("devstack: %s: %w", fn.file, err)
 			}
 			for _, m := range b.Methods {
 				rt.Methods = append(rt.Methods, strings.ToUpper(m))
@@ -598,6 +577,51 @@ func LoadRoutes(appDir, prefix string) ([]HTTPRoute, error) {
 		}
 	}
 	return routes, nil
+}
+
+// functionDoc is one function.json: the bindings of every kind the
+// simulator reads.
+type functionDoc struct {
+	Disabled bool `json:"disabled"`
+	Bindings []struct {
+		Type         string   `json:"type"`
+		Direction    string   `json:"direction"`
+		Name         string   `json:"name"`
+		Route        *string  `json:"route"`
+		Methods      []string `json:"methods"`
+		Schedule     string   `json:"schedule"`
+		UseMonitor   *bool    `json:"useMonitor"`
+		RunOnStartup bool     `json:"runOnStartup"`
+	} `json:"bindings"`
+
+	name, file string // the function's name (its folder) and its file
+}
+
+// loadFunctions reads every enabled <function>/function.json in appDir,
+// in name order.
+func loadFunctions(appDir string) ([]functionDoc, error) {
+	files, err := filepath.Glob(filepath.Join(appDir, "*", "function.json"))
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(files)
+	var out []functionDoc
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("devstack: %w", err)
+		}
+		var doc functionDoc
+		if err := json.Unmarshal(b, &doc); err != nil {
+			return nil, fmt.Errorf("devstack: %s: %w", f, err)
+		}
+		if doc.Disabled {
+			continue
+		}
+		doc.name, doc.file = filepath.Base(filepath.Dir(f)), f
+		out = append(out, doc)
+	}
+	return out, nil
 }
 
 func parseRoute(function, prefix, route string) (HTTPRoute, error) {

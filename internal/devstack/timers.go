@@ -9,11 +9,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -74,36 +71,14 @@ func ResolveSettings(s string, settings map[string]string) (string, error) {
 // appDir, resolving %NAME% in their schedules from settings (the app's
 // settings). Disabled functions are skipped.
 func LoadTimers(appDir string, settings map[string]string) ([]TimerFunction, error) {
-	files, err := filepath.Glob(filepath.Join(appDir, "*", "function.json"))
+	fns, err := loadFunctions(appDir)
 	if err != nil {
 		return nil, err
 	}
-	sort.Strings(files)
 	var timers []TimerFunction
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return nil, fmt.Errorf("devstack: %w", err)
-		}
-		var doc struct {
-			Disabled bool `json:"disabled"`
-			Bindings []struct {
-				Type         string `json:"type"`
-				Direction    string `json:"direction"`
-				Name         string `json:"name"`
-				Schedule     string `json:"schedule"`
-				UseMonitor   *bool  `json:"useMonitor"`
-				RunOnStartup bool   `json:"runOnStartup"`
-			} `json:"bindings"`
-		}
-		if err := json.Unmarshal(b, &doc); err != nil {
-			return nil, fmt.Errorf("devstack: %s: %w", f, err)
-		}
-		if doc.Disabled {
-			continue
-		}
-		name := filepath.Base(filepath.Dir(f))
-		for _, b := range doc.Bindings {
+	for _, fn := range fns {
+		name, f := fn.name, fn.file
+		for _, b := range fn.Bindings {
 			if !strings.EqualFold(b.Type, "timerTrigger") {
 				continue
 			}
