@@ -3,18 +3,46 @@ GO       ?= go
 STATE    ?= .state
 APPS     ?= task notification audit
 
-.PHONY: run demo test fmt-check vet staticcheck unit fuzz bench build package clean tools
+.PHONY: run demo test fmt-check vet staticcheck unit fuzz bench build package clean tools web browser-test
 
-## run: the whole system locally (emulators + the three Function Apps) until Ctrl-C.
+## run: the whole system locally (emulators + the three Function Apps) until Ctrl-C; with
+## Node.js, the SPA is built first (make web) and served at http://localhost:3000.
 run:
+	@if command -v node >/dev/null 2>&1; then $(MAKE) --no-print-directory web; \
+	else echo "note: Node.js is not installed, so the SPA (web/) is not built or served"; fi
 	$(GO) run ./cmd/devstack
+
+## web: the SPA (web/) built into web/dist; needs Node.js and npm.
+web:
+	cd web && npm ci --no-audit --no-fund && npm run build
+
+## browser-test: the SPA in Chromium (/usr/bin/chromium, or CHROMIUM=) with MSAL.js against a devstack
+## of its own (ports 17070-17074 and localhost:3000, state in a temp dir; web/tests/devstack.go).
+CHROMIUM ?= /usr/bin/chromium
+browser-test:
+	cd web && npm ci --no-audit --no-fund
+	cd web && VITE_AUTHORITY=https://127.0.0.1:17070/organizations VITE_KNOWN_AUTHORITY=127.0.0.1:17070 \
+	  VITE_TASK_API=http://127.0.0.1:17071 npx vite build --outDir dist-test --emptyOutDir
+	@set -e; tmp=$$(mktemp -d); log=$$tmp/devstack.log; \
+	$(GO) build -o $$tmp/devstack-bt web/tests/devstack.go; \
+	$$tmp/devstack-bt -state $$tmp/state -spa web/dist-test >$$log 2>&1 & pid=$$!; \
+	trap 'kill -TERM $$pid 2>/dev/null; wait $$pid 2>/dev/null || true; rm -rf $$tmp' EXIT; \
+	for i in $$(seq 1 180); do \
+	  if grep -q '^ready:' $$log; then break; fi; \
+	  if ! kill -0 $$pid 2>/dev/null; then echo "devstack exited:"; tail -20 $$log; exit 1; fi; \
+	  sleep 1; \
+	done; \
+	grep -q '^ready:' $$log || { echo "devstack did not become ready:"; tail -20 $$log; exit 1; }; \
+	cd web && DEVSTACK_PID=$$pid STATE_DIR=$$tmp/state CHROMIUM=$(CHROMIUM) node tests/browser.test.mjs \
+	  || { echo "devstack log: $$log (tail below)"; tail -30 $$log; exit 1; }
 
 ## demo: sign in as alice, create a task, print tokens A, B and C decoded side by side.
 demo:
 	$(GO) run ./cmd/devstack demo
 
-## test: formatting, vet, staticcheck, every test with the race detector, a short fuzz.
-test: fmt-check vet staticcheck unit fuzz
+## test: formatting, vet, staticcheck, every test with the race detector, a short fuzz, and
+## the SPA in Chromium.
+test: fmt-check vet staticcheck unit fuzz browser-test
 
 fmt-check:
 	@files=$$(gofmt -l $$(find . -name '*.go' -not -path './node_modules/*' -not -path './web/*')); \

@@ -103,12 +103,22 @@ func findPaths() (paths, error) {
 }
 
 // start builds the handlers and starts a stack on the default ports.
-func start(ctx context.Context, p paths, out io.Writer) (*devstack.Stack, error) {
+func start(ctx context.Context, p paths, out io.Writer, serveSPA bool) (*devstack.Stack, error) {
 	fmt.Fprintln(os.Stderr, "devstack: building the handlers into", filepath.Join(p.state, "bin"))
 	if err := devstack.Build(ctx, p.root, filepath.Join(p.state, "bin")); err != nil {
 		return nil, err
 	}
-	return devstack.Start(ctx, devstack.Options{Root: p.root, StateDir: p.state, Ports: devstack.DefaultPorts(), Output: out})
+	return devstack.Start(ctx, devstack.Options{Root: p.root, StateDir: p.state, Ports: devstack.DefaultPorts(), Output: out, SPADir: spaDir(p, serveSPA)})
+}
+
+// spaDir is the built SPA (web/dist, `make web`) when serveSPA is set and
+// it exists, else "".
+func spaDir(p paths, serveSPA bool) string {
+	dir := filepath.Join(p.root, "web", "dist")
+	if _, err := os.Stat(filepath.Join(dir, "index.html")); !serveSPA || err != nil {
+		return ""
+	}
+	return dir
 }
 
 func run(ctx context.Context, stopSignals context.CancelFunc) error {
@@ -116,11 +126,11 @@ func run(ctx context.Context, stopSignals context.CancelFunc) error {
 	if err != nil {
 		return err
 	}
-	s, err := start(ctx, p, os.Stderr)
+	s, err := start(ctx, p, os.Stderr, true)
 	if err != nil {
 		return err
 	}
-	printSummary(os.Stdout, s)
+	printSummary(os.Stdout, s, spaDir(p, true) != "")
 	<-ctx.Done()
 	stopSignals() // a second Ctrl-C ends devstack at once
 	fmt.Fprintln(os.Stderr, "devstack: stopping")
@@ -131,7 +141,7 @@ func run(ctx context.Context, stopSignals context.CancelFunc) error {
 	return nil
 }
 
-func printSummary(w io.Writer, s *devstack.Stack) {
+func printSummary(w io.Writer, s *devstack.Stack, spa bool) {
 	ca := relative(s.CAFile())
 	entraURL := s.Entra.BaseURL()
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -144,7 +154,15 @@ func printSummary(w io.Writer, s *devstack.Stack) {
 	fmt.Fprintf(tw, "  Audit Service\t%s/api\t(/audit)\n", s.URL(devstack.AppAudit))
 	fmt.Fprintf(tw, "  CA certificate\t%s\t(curl --cacert, NODE_EXTRA_CA_CERTS; see the README to trust it in a browser)\n", ca)
 	fmt.Fprintf(tw, "  Data\t%s\n", relative(filepath.Join(s.StateDir(), "data")))
+	if spki, err := devstack.SPKIHash(s.CAFile()); err == nil {
+		fmt.Fprintf(tw, "  CA SPKI hash\t%s\t(chromium --ignore-certificate-errors-spki-list=%s)\n", spki, spki)
+	}
 	tw.Flush()
+	if spa {
+		fmt.Fprintf(w, "\n  SPA  %s  (web/dist; sign in as a test user below)\n", devstack.SPAOrigin)
+	} else {
+		fmt.Fprintf(w, "\n  SPA  not served: build it with `make web` (Node.js) and restart\n")
+	}
 
 	allowed := strings.Split(s.Settings(devstack.AppTask)["ALLOWED_TENANT_IDS"], ",")
 	fmt.Fprintf(w, "\nTest users (password %s):\n\n", entra.DefaultUserPassword)
@@ -230,7 +248,7 @@ func demo(ctx context.Context) error {
 		}
 		defer logFile.Close()
 		fmt.Fprintf(os.Stderr, "devstack: no stack answers on the default ports; starting one for the demo (logs in %s)\n", relative(logPath))
-		s, err := start(ctx, p, logFile)
+		s, err := start(ctx, p, logFile, false)
 		if err != nil {
 			return fmt.Errorf("%w (logs in %s)", err, relative(logPath))
 		}

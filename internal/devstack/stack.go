@@ -68,6 +68,9 @@ type Options struct {
 	// TimersManual turns off the scheduled firing of the apps' timer
 	// functions: they run only through [Stack.Invoke] (tests).
 	TimersManual bool
+	// SPADir, when set, is a built SPA (web/dist) served at SPAOrigin
+	// (see spa.go).
+	SPADir string
 }
 
 // Stack is the running system. Its methods are safe for concurrent use.
@@ -158,6 +161,12 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
+	var spaL net.Listener
+	if o.SPADir != "" {
+		if spaL, err = listen("SPA", SPAPort); err != nil {
+			return nil, err
+		}
+	}
 	appL := map[string]net.Listener{}
 	for app, port := range map[string]int{AppTask: o.Ports.Task, AppNotification: o.Ports.Notification, AppAudit: o.Ports.Audit} {
 		if appL[app], err = listen(app, port); err != nil {
@@ -206,6 +215,10 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		return nil, fmt.Errorf("devstack: %w", err)
 	}
 	s.serve(func() error { return s.Vault.ServeTLS(runCtx, vaultL, s.Entra.TLSConfig()) })
+	if spaL != nil {
+		listeners = slices.DeleteFunc(listeners, func(l net.Listener) bool { return l == spaL })
+		s.serve(func() error { return serveSPA(runCtx, spaL, o.SPADir) })
+	}
 
 	urls := map[string]string{}
 	for app, l := range appL {
