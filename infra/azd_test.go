@@ -100,7 +100,8 @@ func lookup(doc map[string]any, path ...string) any {
 
 // checkAzureYAML reports how an azure.yaml differs from what the project
 // needs: the three apps as custom-language functions deployed from the zip
-// `make package` builds, and the postprovision hook.
+// `make package` builds, the postprovision hook, and the web service
+// (checkWebService).
 func checkAzureYAML(doc map[string]any) []string {
 	var problems []string
 	want := func(path, value string) {
@@ -114,9 +115,10 @@ func checkAzureYAML(doc map[string]any) []string {
 	want("infra.module", "main")
 	want("hooks.postprovision.run", "./infra/hooks/postprovision.sh")
 	want("hooks.postprovision.shell", "sh")
+	// The Function Apps, and the SPA (checkWebService).
 	services, _ := lookup(doc, "services").(map[string]any)
-	if len(services) != len(deployedApps) {
-		problems = append(problems, fmt.Sprintf("%d services, want %d", len(services), len(deployedApps)))
+	if len(services) != len(deployedApps)+1 {
+		problems = append(problems, fmt.Sprintf("%d services, want %d", len(services), len(deployedApps)+1))
 	}
 	for _, app := range deployedApps {
 		s := "services." + app.service
@@ -130,7 +132,7 @@ func checkAzureYAML(doc map[string]any) []string {
 		want(s+".dist", "dist/"+app.service+".zip")
 		want(s+".hooks.prepackage.run", "make package APPS="+app.service)
 	}
-	return problems
+	return append(problems, checkWebService(doc)...)
 }
 
 func TestAzureYAML(t *testing.T) {

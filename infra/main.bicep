@@ -1,7 +1,8 @@
 // handoff on Azure: the Task API, the Notification Service and the Audit
 // Service, each a Go custom handler on its own Flex Consumption plan, with
 // their Entra ID app registrations (Microsoft Graph Bicep extension),
-// identity-based storage, Application Insights and a Key Vault. Deployed by
+// identity-based storage, Application Insights and a Key Vault; and the SPA
+// (web/) on Azure Static Web Apps, built from the VITE_* outputs. Deployed by
 // `azd up` (azure.yaml), or `az deployment sub create` with
 // main.parameters.json's values. The README's "Deploying to Azure" explains
 // what gets created and why.
@@ -40,13 +41,23 @@ param allowedTenantIds string = ''
 @description('Accept users of every tenant (ALLOW_ANY_TENANT); leave false and list tenants in allowedTenantIds.')
 param allowAnyTenant bool = false
 
-@description('Origin of the deployed SPA (https://host, no path), once it is hosted; empty until then.')
+@description('Another origin of the SPA (https://host, no path), e.g. a custom domain of the Static Web App; empty: only the Static Web App\'s own (SPA_URL) and spaDevOrigins.')
 param spaOrigin string = ''
 
-@description('Origins of SPAs in development: with spaOrigin, the SPA\'s redirect URIs and the Task API\'s CORS origins.')
+@description('Origins of SPAs in development: with the Static Web App\'s origin and spaOrigin, the SPA\'s redirect URIs and the Task API\'s CORS origins.')
 param spaDevOrigins array = [
   'http://localhost:3000'
 ]
+
+@allowed([
+  'westus2'
+  'centralus'
+  'eastus2'
+  'westeurope'
+  'eastasia'
+])
+@description('Azure region of the SPA\'s Static Web App (SPA_LOCATION): Static Web Apps is offered in fewer regions than location, so it has its own.')
+param spaLocation string = 'westeurope'
 
 @allowed([
   512
@@ -70,7 +81,8 @@ var services = [
   'notification'
   'audit'
 ]
-var spaOrigins = concat(spaDevOrigins, empty(spaOrigin) ? [] : [spaOrigin])
+// The SPA's origins: its redirect URIs and the Task API's CORS origins.
+var spaOrigins = concat(spaDevOrigins, [spa.outputs.url], empty(spaOrigin) ? [] : [spaOrigin])
 
 // AZURE_AUTHORITY_HOST without the trailing slash the environment has.
 var loginEndpoint = environment().authentication.loginEndpoint
@@ -111,6 +123,18 @@ module storage 'modules/storage.bicep' = {
     tags: tags
     name: 'st${resourceToken}'
     deploymentContainers: [for service in services: 'deploy-${service}']
+  }
+}
+
+// The SPA's host. It depends on nothing; the app registrations and the Task
+// API take its origin.
+module spa 'modules/spa.bicep' = {
+  name: 'spa'
+  scope: rg
+  params: {
+    location: spaLocation
+    tags: tags
+    name: 'swa-${resourceToken}'
   }
 }
 
@@ -264,8 +288,8 @@ module auditApp 'modules/functionapp.bicep' = {
   }
 }
 
-// azd stores these in .azure/<environment>/.env; the postprovision hook and
-// the SPA (a later issue) read them.
+// azd stores these in .azure/<environment>/.env; the postprovision hook reads
+// them, and the SPA's build (azure.yaml's web service) the VITE_* ones.
 @description('The resource group.')
 output AZURE_RESOURCE_GROUP string = rg.name
 
@@ -308,3 +332,26 @@ output TASK_API_CREDENTIAL string = taskApiCredential
 @description('The Key Vault secret of the Task API\'s client secret (keyvault-secret).')
 #disable-next-line outputs-should-not-contain-secrets // the secret's name, never its value
 output TASK_API_SECRET_NAME string = taskApiSecretName
+
+@description('The SPA\'s URL, https://<Static Web App host> (its origin).')
+output SPA_URL string = spa.outputs.url
+
+// The SPA's build configuration (web/src/config.ts): azd hands the
+// environment to the web service's prepackage hook, and Vite reads VITE_*.
+@description('The SPA\'s application (client) id (VITE_CLIENT_ID).')
+output VITE_CLIENT_ID string = entra.outputs.spaAppId
+
+@description('The SPA\'s authority: any organization\'s users sign in.')
+output VITE_AUTHORITY string = '${authorityHost}/organizations'
+
+@description('The authority\'s host, which MSAL trusts without instance discovery.')
+output VITE_KNOWN_AUTHORITY string = replace(authorityHost, 'https://', '')
+
+@description('The Task API\'s base URL, as the SPA calls it.')
+output VITE_TASK_API string = taskApp.outputs.url
+
+@description('The scope the SPA asks for: <Task API identifier URI>/access_as_user.')
+output VITE_TASK_SCOPE string = '${entra.outputs.taskApiIdentifierUri}/access_as_user'
+
+@description('Where Entra sends the browser back: the Static Web App\'s origin.')
+output VITE_REDIRECT_URI string = spa.outputs.url

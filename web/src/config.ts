@@ -11,8 +11,11 @@ export const config = {
   clientId: pick(env.VITE_CLIENT_ID, "a0000000-0000-4000-8000-000000000004"),
   /** Multi-tenant: any organization's users sign in. */
   authority: pick(env.VITE_AUTHORITY, "https://127.0.0.1:7070/organizations"),
-  /** Hosts MSAL trusts without instance discovery (comma-separated). */
-  knownAuthorities: pick(env.VITE_KNOWN_AUTHORITY, "127.0.0.1:7070")
+  /**
+   * Hosts MSAL trusts without instance discovery (comma-separated); set but
+   * empty: none (Entra ID's own hosts need none).
+   */
+  knownAuthorities: (env.VITE_KNOWN_AUTHORITY ?? "127.0.0.1:7070")
     .split(",")
     .map((s) => s.trim())
     .filter(Boolean),
