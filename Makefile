@@ -25,7 +25,7 @@ browser-test:
 	  VITE_TASK_API=http://127.0.0.1:17071 npx vite build --outDir dist-test --emptyOutDir
 	@set -e; tmp=$$(mktemp -d); log=$$tmp/devstack.log; \
 	$(GO) build -o $$tmp/devstack-bt web/tests/devstack.go; \
-	$$tmp/devstack-bt -state $$tmp/state -spa web/dist-test >$$log 2>&1 & pid=$$!; \
+	$$tmp/devstack-bt -state $$tmp/state -spa web/dist-test -no-fabrikam-notify-consent >$$log 2>&1 & pid=$$!; \
 	trap 'kill -TERM $$pid 2>/dev/null; wait $$pid 2>/dev/null || true; rm -rf $$tmp' EXIT; \
 	for i in $$(seq 1 180); do \
 	  if grep -q '^ready:' $$log; then break; fi; \

@@ -163,7 +163,7 @@ func (s *Server) completeSignIn(w http.ResponseWriter, r *http.Request, ar *auth
 	q := ar.q
 	if q.resource != nil {
 		if interactive {
-			if e := s.consentOnSignIn(t, ar.app, u, q); e != nil {
+			if e := s.consentOnSignIn(t, ar.app, u, q, ar.params.Get("prompt") == "consent"); e != nil {
 				s.redirectError(w, r, ar, e)
 				return
 			}
@@ -204,8 +204,10 @@ func (s *Server) completeSignIn(w http.ResponseWriter, r *http.Request, ar *auth
 // would: the requested scopes (for .default, those the app declares it
 // needs), and for apps that list this client among their
 // knownClientApplications, their own declared delegated permissions
-// (combined consent, so a middle tier can do OBO at once).
-func (s *Server) consentOnSignIn(t *Tenant, client *Application, u *User, q scopeRequest) *stsError {
+// (combined consent, so a middle tier can do OBO at once). As in Entra, the
+// prompt (and so the recording) happens only when a requested scope is not
+// consented yet, or the request says prompt=consent (forced).
+func (s *Server) consentOnSignIn(t *Tenant, client *Application, u *User, q scopeRequest, forced bool) *stsError {
 	if q.resource.FirstParty {
 		return nil
 	}
@@ -215,6 +217,12 @@ func (s *Server) consentOnSignIn(t *Tenant, client *Application, u *User, q scop
 			if ra.ResourceAppID == q.resource.ClientID {
 				want = ra.Scopes
 			}
+		}
+	}
+	if !forced {
+		have := s.consentedScopes(t, client, q.resource, u)
+		if !slices.ContainsFunc(want, func(sc string) bool { return !slices.Contains(have, sc) }) {
+			return nil // no consent prompt would be shown
 		}
 	}
 	grants := []*ConsentGrant{{ClientAppID: client.ClientID, ResourceAppID: q.resource.ClientID, Scopes: want, Principal: u.ObjectID}}

@@ -148,6 +148,29 @@ await scenario("erin (second tenant) sees none of the home tenant's tasks", asyn
   assert.ok(!titles.some((t) => t.includes(run)), `erin sees ${titles}`);
 });
 
+// make browser-test starts its devstack with -no-fabrikam-notify-consent:
+// Fabrikam has no admin consent for the Task API to call the Notification
+// Service, so erin's first notification needs her consent. Signing in with
+// prompt=consent for the Task API's scope consents, for the Task API (which
+// lists the SPA in its knownClientApplications), to Notify.* as well.
+await scenario("erin's tenant without admin consent: the task is created with Notify: failed and a Grant consent step; after consenting, the next task shows Notify: sent", async (page) => {
+  await signIn(page, "erin@fabrikam.handoff.test");
+  const first = await createTask(page, `Before erin consents ${run}`);
+  await first.getByTestId("badge-notify").getByText("Notify: failed").waitFor();
+  assert.match(await first.getByTestId("failure-reason").first().innerText(), /^consent_required/);
+  const grant = first.getByTestId("grant-consent");
+  assert.equal(await grant.innerText(), "Grant consent");
+  await grant.click();
+  await page.waitForURL(/127\.0\.0\.1:1?7070/);
+  assert.match(page.url(), /prompt=consent/);
+  await page.locator('button[data-username="erin@fabrikam.handoff.test"]').click();
+  await page.waitForURL((u) => u.href.startsWith(SPA));
+  await page.getByTestId("dashboard").waitFor();
+  const second = await createTask(page, `After erin consents ${run}`);
+  await second.getByTestId("badge-notify").getByText("Notify: sent").waitFor();
+  assert.equal(await second.getByTestId("grant-consent").count(), 0, "no Grant consent step");
+});
+
 if (process.env.DEVSTACK_PID) {
   await scenario("with the Notification Service down, a new task shows Notify: failed", async (page) => {
     // web/tests/devstack.go stops its Notification app on SIGUSR1.

@@ -4,9 +4,12 @@
 // on its own ports (1707x, so it runs beside `make run`), its own state
 // directory, and the built SPA at http://localhost:3000 configured for
 // those ports. SIGUSR1 stops the Notification Service (its address then
-// answers 502); SIGINT or SIGTERM stops everything.
+// answers 502); SIGINT or SIGTERM stops everything. With
+// -no-fabrikam-notify-consent the second tenant (Fabrikam) has no admin
+// consent for the Task API to call the Notification Service on its users'
+// behalf, so their notifications need their own (combined) consent.
 //
-//	go run web/tests/devstack.go -state DIR -spa web/dist-test
+//	go run web/tests/devstack.go -state DIR -spa web/dist-test [-no-fabrikam-notify-consent]
 package main
 
 import (
@@ -16,22 +19,45 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"syscall"
 
+	"github.com/handoff-dev/handoff/emulator/entra"
 	"github.com/handoff-dev/handoff/internal/devstack"
 )
 
 func main() {
 	state := flag.String("state", "", "state directory (the emulator's CA is STATE/entra/ca.pem)")
 	spa := flag.String("spa", "web/dist-test", "the built SPA")
+	noConsent := flag.Bool("no-fabrikam-notify-consent", false,
+		"remove the second tenant's admin consent for the Task API to call the Notification Service")
 	flag.Parse()
-	if err := run(*state, *spa); err != nil {
+	var dir *entra.Directory
+	if *noConsent {
+		dir = withoutFabrikamNotifyConsent()
+	}
+	if err := run(*state, *spa, dir); err != nil {
 		fmt.Fprintln(os.Stderr, "browser-test devstack:", err)
 		os.Exit(1)
 	}
 }
 
-func run(state, spa string) error {
+// withoutFabrikamNotifyConsent is the default directory less the second
+// tenant's consent grant for Task API → Notification Service.
+func withoutFabrikamNotifyConsent() *entra.Directory {
+	dir := entra.DefaultDirectory()
+	for _, t := range dir.Tenants {
+		if t.ID != entra.SecondTenantID {
+			continue
+		}
+		t.ConsentGrants = slices.DeleteFunc(slices.Clone(t.ConsentGrants), func(g *entra.ConsentGrant) bool {
+			return g.ClientAppID == entra.TaskAPIClientID && g.ResourceAppID == entra.NotificationClientID
+		})
+	}
+	return dir
+}
+
+func run(state, spa string, dir *entra.Directory) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	root, err := os.Getwd()
@@ -43,7 +69,7 @@ func run(state, spa string) error {
 		return err
 	}
 	s, err := devstack.Start(ctx, devstack.Options{
-		Root: root, StateDir: state, BinDir: bin, SPADir: spa,
+		Root: root, StateDir: state, BinDir: bin, SPADir: spa, EntraDirectory: dir,
 		Ports: devstack.Ports{Entra: 17070, Task: 17071, Notification: 17072, Audit: 17073, KeyVault: 17074},
 	})
 	if err != nil {
