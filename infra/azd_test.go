@@ -177,6 +177,9 @@ func TestCheckAzureYAMLReports(t *testing.T) {
 		{"wrong host", "    host: function\n    dist: dist/task.zip", "    host: appservice\n    dist: dist/task.zip", "services.task.host"},
 		{"a service missing", "  notification:\n", "  notify:\n", "services.notification is missing"},
 		{"no postprovision", "run: ./infra/hooks/postprovision.sh", "run: true", "hooks.postprovision.run"},
+		{"web: wrong host", "host: staticwebapp", "host: appservice", "services.web.host"},
+		{"web: no build", "run: npm ci --no-audit --no-fund && npm run build", "run: true", "services.web.hooks.prepackage.run"},
+		{"web: missing", "  web:\n", "  site:\n", "services.web is missing"},
 	} {
 		mutated := strings.Replace(src, tc.from, tc.to, 1)
 		if mutated == src {

@@ -46,32 +46,6 @@ func checkWebService(doc map[string]any) []string {
 	return problems
 }
 
-func TestCheckWebServiceReports(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join("..", "azure.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := string(b)
-	for _, tc := range []struct{ name, from, to, want string }{
-		{"wrong host", "host: staticwebapp", "host: appservice", "services.web.host"},
-		{"no build", "run: npm ci --no-audit --no-fund && npm run build", "run: true", "services.web.hooks.prepackage.run"},
-		{"missing", "  web:\n", "  site:\n", "services.web is missing"},
-	} {
-		mutated := strings.Replace(src, tc.from, tc.to, 1)
-		if mutated == src {
-			t.Fatalf("%s: %q is not in azure.yaml", tc.name, tc.from)
-		}
-		doc, err := parseYAML(mutated)
-		if err != nil {
-			t.Fatal(err)
-		}
-		problems := checkAzureYAML(doc)
-		if !strings.Contains(strings.Join(problems, "\n"), tc.want) {
-			t.Errorf("%s: problems %q, want one about %s", tc.name, problems, tc.want)
-		}
-	}
-}
-
 // spaModule is main.bicep's one call of spa.bicep.
 func spaModule(t *testing.T, tpl *templates) *decl {
 	t.Helper()

@@ -371,19 +371,5 @@ func TestPitfalls(t *testing.T) {
 	})
 }
 
-type clock struct {
-	mu     sync.Mutex
-	offset time.Duration
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return time.Now().Add(c.offset)
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.offset += d
-	c.mu.Unlock()
-}
+// clock is an adjustable clock for the emulator (entratest.Clock).
+type clock = entratest.Clock

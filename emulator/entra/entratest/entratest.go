@@ -5,7 +5,9 @@ package entratest
 import (
 	"context"
 	"net"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/handoff-dev/handoff/emulator/entra"
 )
@@ -35,4 +37,25 @@ func Start(t testing.TB, cfg entra.Config) *entra.Server {
 		}
 	})
 	return srv
+}
+
+// Clock is an adjustable clock for entra.Config.Now (and any other clock
+// a test wants to move): real time plus an offset. Safe for concurrent use.
+type Clock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+// Now is the real time plus the offset.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+// Advance moves the clock by d (negative d moves it back).
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.offset += d
+	c.mu.Unlock()
 }
