@@ -10,7 +10,7 @@ import (
 	"github.com/handoff-dev/handoff/emulator/entra"
 )
 
-// TestTokenJourney follows DESIGN.md's journey through the real binaries:
+// TestTokenJourney follows the journey of docs/architecture.md through the real binaries:
 // token A at the Task API, token B (OBO) at the Notification Service,
 // token C (client credentials) at the Audit Service, each checked by what
 // the service that validated it recorded.

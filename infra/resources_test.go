@@ -1,7 +1,7 @@
 package infra
 
 // The Flex Consumption plans and apps, the storage account and the Key
-// Vault are configured as the README says.
+// Vault are configured as docs/deploy.md says.
 
 import (
 	"cmp"
@@ -165,7 +165,7 @@ func TestStorageAndKeyVault(t *testing.T) {
 }
 
 // TestParameters: every parameter has a description; nothing is @secure
-// (there is no secret to pass); the outputs the README lists exist.
+// (there is no secret to pass); the outputs docs/deploy.md lists exist.
 func TestParameters(t *testing.T) {
 	tpl := loadTemplates(t)
 	for _, f := range tpl.files() {

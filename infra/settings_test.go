@@ -194,7 +194,7 @@ func TestAppSettingsMatchTheCode(t *testing.T) {
 	}
 }
 
-// TestAppSettingValues checks the values the README promises.
+// TestAppSettingValues checks the values docs/deploy.md and docs/configuration.md promise.
 func TestAppSettingValues(t *testing.T) {
 	tpl := loadTemplates(t)
 	literal := map[string]string{

@@ -1,8 +1,8 @@
 // Command devstack runs the whole system locally.
 //
 //	devstack [run]   build the three handlers into .state/bin, start the Entra ID
-//	                 and Key Vault emulators and the three apps on DESIGN.md's
-//	                 ports (7070-7074), print the URLs, the test users and a
+//	                 and Key Vault emulators and the three apps on the ports of
+//	                 docs/architecture.md (7070-7074), print the URLs, the test users and a
 //	                 curl recipe, and run until Ctrl-C (SIGINT or SIGTERM)
 //	devstack demo    sign in as alice, show tokens A, B and C decoded side by
 //	                 side, and create a task through the Task API

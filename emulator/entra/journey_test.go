@@ -12,7 +12,7 @@ import (
 	"github.com/handoff-dev/handoff/emulator/entra"
 )
 
-// TestTokenJourney obtains tokens A, B and C of DESIGN.md with the real MSAL
+// TestTokenJourney obtains tokens A, B and C of docs/architecture.md with the real MSAL
 // clients and checks every claim each hop relies on.
 func TestTokenJourney(t *testing.T) {
 	srv := start(t)

@@ -5,7 +5,7 @@
 // Azure Functions host's part.
 //
 // [Build] compiles the three handlers; [Start] starts a [Stack] on the
-// DESIGN.md ports ([DefaultPorts]) or, for tests, on free loopback ports.
+// ports of docs/architecture.md ([DefaultPorts]) or, for tests, on free loopback ports.
 // Every listener is on 127.0.0.1.
 //
 // # The host simulator

@@ -26,7 +26,7 @@ type Ports struct {
 	Entra, Task, Notification, Audit, KeyVault int
 }
 
-// DefaultPorts are DESIGN.md's: what `make run` uses and docs name.
+// DefaultPorts are what `make run` uses and docs/architecture.md names.
 func DefaultPorts() Ports {
 	return Ports{Entra: 7070, Task: 7071, Notification: 7072, Audit: 7073, KeyVault: 7074}
 }
@@ -54,7 +54,7 @@ type Options struct {
 	// "" means StateDir/bin.
 	BinDir string
 	// Ports: zero values pick free loopback ports (tests); use
-	// [DefaultPorts] for DESIGN.md's.
+	// [DefaultPorts] for those of docs/architecture.md.
 	Ports Ports
 	// AppEnv adds or overrides settings per app name ("task", ...).
 	AppEnv map[string]map[string]string

@@ -17,7 +17,7 @@ func Routes() []funcapp.Route {
 }
 
 // Settings are the environment variables the Task API reads: every one is
-// in its local.settings.json.example, the README's table and the Bicep.
+// in its local.settings.json.example, docs/configuration.md's table and the Bicep.
 var Settings = []string{
 	"AZURE_HOME_TENANT_ID", "AZURE_API_CLIENT_ID", "AZURE_AUTHORITY_HOST",
 	"ALLOW_ANY_TENANT", "ALLOWED_TENANT_IDS", "ALLOWED_ORIGINS",

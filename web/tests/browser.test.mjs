@@ -18,7 +18,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const SPA = process.env.SPA_URL || "http://localhost:3000";
 const STATE = resolve(process.env.STATE_DIR || join(here, "..", "..", ".state"));
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
-// The README's screenshots are refreshed only on request (UPDATE_SCREENSHOTS=1),
+// The screenshots of docs/spa.md are refreshed only on request (UPDATE_SCREENSHOTS=1),
 // so a test run leaves the tree as it was.
 const SHOTS = process.env.UPDATE_SCREENSHOTS === "1" ? join(here, "..", "screenshots") : tmpdir();
 const run = Date.now().toString(36);
