@@ -440,21 +440,48 @@ func (m *entraModel) readGrants(dir *directory) {
 		scope, _ := b.get("scope").str()
 		dir.Grants = append(dir.Grants, m.spApp(b.get("clientId"))+" -> "+m.spApp(b.get("resourceId"))+": "+strings.Join(sorted(strings.Fields(scope)), " "))
 	}
+	// A second deployment of an existing appRoleAssignedTo fails
+	// (msgraph-bicep-types#161): the postprovision hook assigns the app
+	// role from the appRoleAssignment output instead.
 	for _, a := range m.file.resources("Microsoft.Graph/appRoleAssignedTo@") {
-		b := a.body()
-		resource := m.spApp(b.get("resourceId"))
-		ref := permissionRefRE.FindStringSubmatch(canonical(b.get("appRoleId")))
-		if ref == nil {
-			m.errorf("app role assignment %s: appRoleId %s, want permissionIds.<key>", a.name, canonical(b.get("appRoleId")))
-			continue
-		}
-		def := m.perms[ref[1]]
-		if def.kind != "Role" || m.symbols[def.app] != resource {
-			m.errorf("app role assignment %s: %s is not a role of its resource", a.name, ref[1])
-		}
-		dir.AppPermissions = append(dir.AppPermissions, m.spApp(b.get("principalId"))+" -> "+resource+": "+def.value)
+		m.errorf("app role assignment %s is a Bicep resource: re-provisioning fails on it (msgraph-bicep-types#161); output it for the postprovision hook", a.name)
+	}
+	if out := m.file.find("output", "appRoleAssignment"); out == nil || out.value.obj == nil {
+		m.errorf("%s: no output appRoleAssignment = { principalId, resourceId, appRoleId }", m.file.path)
+	} else {
+		m.readAppRoleAssignment(dir, out.value)
 	}
 	dir.Grants, dir.AppPermissions = sorted(dir.Grants), sorted(dir.AppPermissions)
+}
+
+// hookAssignmentOutputs are main.bicep's outputs the postprovision hook
+// assigns the app role from, by property of entra.bicep's appRoleAssignment.
+var hookAssignmentOutputs = map[string]string{
+	"principalId": "AZURE_TASK_API_SP_ID",
+	"resourceId":  "AZURE_AUDIT_SP_ID",
+	"appRoleId":   "AUDIT_WRITE_ROLE_ID",
+}
+
+// readAppRoleAssignment reads the application permission the hook grants:
+// entra.bicep's output, passed on by main.bicep's outputs.
+func (m *entraModel) readAppRoleAssignment(dir *directory, b *expr) {
+	resource := m.spApp(b.get("resourceId"))
+	ref := permissionRefRE.FindStringSubmatch(canonical(b.get("appRoleId")))
+	if ref == nil {
+		m.errorf("output appRoleAssignment: appRoleId %s, want permissionIds.<key>", canonical(b.get("appRoleId")))
+		return
+	}
+	def := m.perms[ref[1]]
+	if def.kind != "Role" || m.symbols[def.app] != resource {
+		m.errorf("output appRoleAssignment: %s is not a role of its resource", ref[1])
+	}
+	for prop, name := range hookAssignmentOutputs {
+		out := m.main.find("output", name)
+		if want := "entra.outputs.appRoleAssignment." + prop; out == nil || canonical(out.value) != want {
+			m.errorf("main.bicep: output %s must be %s (the postprovision hook reads it)", name, want)
+		}
+	}
+	dir.AppPermissions = append(dir.AppPermissions, m.spApp(b.get("principalId"))+" -> "+resource+": "+def.value)
 }
 
 func (m *entraModel) readFederatedCredentials(dir *directory) {
@@ -578,7 +605,10 @@ func TestDiffDirectoriesReports(t *testing.T) {
 		{"v1 tokens", edit(entra.AuditClientID, func(r *registration) { r.TokenVersion = 1 }), "TokenVersion"},
 		{"no idtyp", edit(entra.TaskAPIClientID, func(r *registration) { r.OptionalClaims = nil }), "OptionalClaims"},
 		{"no known client", edit(entra.TaskAPIClientID, func(r *registration) { r.KnownClients = nil }), "KnownClients"},
-		{"no AuditLog.Write request", edit(entra.TaskAPIClientID, func(r *registration) { r.RequiredAccess = r.RequiredAccess[:2] }), "RequiredAccess"},
+		{"no Notify.Send request", edit(entra.TaskAPIClientID, func(r *registration) { r.RequiredAccess = r.RequiredAccess[:1] }), "RequiredAccess"},
+		{"single-tenant AuditLog.Write requested", edit(entra.TaskAPIClientID, func(r *registration) {
+			r.RequiredAccess = append(slices.Clone(r.RequiredAccess), entra.AuditClientID+" Role:AuditLog.Write")
+		}), "RequiredAccess"},
 		{"audit open to all", edit(entra.AuditClientID, func(r *registration) { r.AssignmentRequired = false }), "AssignmentRequired"},
 		{"no consent", func(d *directory) { d.Grants = d.Grants[1:] }, "admin consents"},
 		{"no app permission", func(d *directory) { d.AppPermissions = nil }, "application permissions"},
@@ -591,6 +621,36 @@ func TestDiffDirectoriesReports(t *testing.T) {
 		p := diffDirectories(want, d)
 		if len(p) != 1 || !strings.Contains(p[0], tc.want) {
 			t.Errorf("%s: problems %q, want one about %s", tc.name, p, tc.want)
+		}
+	}
+}
+
+// TestCrossTenantConsentPaths: consent to a multi-tenant app in another
+// tenant provisions each resource it requires there, which only a
+// multi-tenant resource can be (a single-tenant one fails the consent with
+// AADSTS650052). So every resource a multi-tenant app requires, in Bicep
+// and in the emulator, is multi-tenant: the SPA requires the Task API, the
+// Task API the Notification Service.
+func TestCrossTenantConsentPaths(t *testing.T) {
+	got, _ := readEntra(t, loadTemplates(t))
+	want := fromEmulator(entra.DefaultDirectory())
+	for side, dir := range map[string]directory{"Bicep": got, "the emulator": want} {
+		checked := 0
+		for _, id := range slices.Sorted(maps.Keys(dir.Apps)) {
+			app := dir.Apps[id]
+			if app.SignInAudience != entra.MultiTenant {
+				continue
+			}
+			for _, ra := range app.RequiredAccess {
+				resource, _, _ := strings.Cut(ra, " ")
+				if res, ok := dir.Apps[resource]; !ok || res.SignInAudience != entra.MultiTenant {
+					t.Errorf("%s: multi-tenant %s requires %s (%s), which another tenant cannot provision", side, app.DisplayName, ra, res.SignInAudience)
+				}
+				checked++
+			}
+		}
+		if checked < 3 {
+			t.Errorf("%s: %d required permissions of multi-tenant apps checked, want the SPA's and the Task API's (3)", side, checked)
 		}
 	}
 }
