@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# azd postprovision hook: when the Task API uses a client secret kept in Key
-# Vault (taskApiCredential / TASK_API_CREDENTIAL=keyvault-secret), create it,
+# The postprovision hook's second step (postprovision.sh runs it): when the
+# Task API uses a client secret kept in Key Vault (taskApiCredential /
+# TASK_API_CREDENTIAL=keyvault-secret), create it,
 # or rotate it when it expires within TASK_API_SECRET_RENEW_DAYS or when
 # TASK_API_SECRET_ROTATE=true, with `az ad app credential reset`, and store it
 # in the vault. With the default managed-identity credential it does nothing.
