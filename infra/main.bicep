@@ -4,8 +4,8 @@
 // identity-based storage, Application Insights and a Key Vault; and the SPA
 // (web/) on Azure Static Web Apps, built from the VITE_* outputs. Deployed by
 // `azd up` (azure.yaml), or `az deployment sub create` with
-// main.parameters.json's values. The README's "Deploying to Azure" explains
-// what gets created and why.
+// main.parameters.json's values. docs/deploy.md explains what gets created
+// and why.
 //
 // Each app's settings are one object below (taskApiSettings,
 // notificationSettings, auditSettings): exactly the names its Settings list
