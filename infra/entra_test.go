@@ -8,6 +8,8 @@ package infra
 import (
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -651,6 +653,54 @@ func TestCrossTenantConsentPaths(t *testing.T) {
 		}
 		if checked < 3 {
 			t.Errorf("%s: %d required permissions of multi-tenant apps checked, want the SPA's and the Task API's (3)", side, checked)
+		}
+	}
+}
+
+// TestAppRoleAssignmentReading: the app role assignment must stay out of
+// Bicep and reach the hook through main.bicep's outputs.
+func TestAppRoleAssignmentReading(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join("modules", "entra.bicep"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, from, to, want string }{
+		{"a Bicep appRoleAssignedTo", "resource spaSp 'Microsoft.Graph/servicePrincipals@v1.0' = {",
+			"resource again 'Microsoft.Graph/appRoleAssignedTo@v1.0' = {\n  principalId: taskApiSp.id\n  resourceId: auditApiSp.id\n  appRoleId: permissionIds.auditWrite\n}\n\nresource spaSp 'Microsoft.Graph/servicePrincipals@v1.0' = {",
+			"re-provisioning fails on it"},
+		{"no output", "output appRoleAssignment object", "output appRoleAssignmentX object", "no output appRoleAssignment"},
+		{"a role of another app", "  appRoleId: permissionIds.auditWrite\n}", "  appRoleId: permissionIds.admin\n}", "is not a role of its resource"},
+	} {
+		mutated := strings.Replace(string(src), tc.from, tc.to, 1)
+		if mutated == string(src) {
+			t.Fatalf("%s: %q is not in entra.bicep", tc.name, tc.from)
+		}
+		tpl := loadTemplates(t)
+		f, err := parseBicep(filepath.Join("modules", "entra.bicep"), mutated)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		tpl.modules["entra.bicep"] = f
+		_, problems := readEntra(t, tpl)
+		if !slices.ContainsFunc(problems, func(p string) bool { return strings.Contains(p, tc.want) }) {
+			t.Errorf("%s: problems %q, want one about %q", tc.name, problems, tc.want)
+		}
+	}
+	// main.bicep's outputs are the hook's inputs.
+	tpl := loadTemplates(t)
+	out := tpl.main.find("output", "AUDIT_WRITE_ROLE_ID")
+	out.value = &expr{raw: "entra.outputs.auditAppId"}
+	if _, problems := readEntra(t, tpl); !slices.ContainsFunc(problems, func(p string) bool { return strings.Contains(p, "output AUDIT_WRITE_ROLE_ID must be") }) {
+		t.Errorf("a wrong AUDIT_WRITE_ROLE_ID output: problems %q", problems)
+	}
+	// The hook reads exactly those outputs.
+	hook, err := os.ReadFile(filepath.Join("hooks", "app-role-assignment.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range hookAssignmentOutputs {
+		if !strings.Contains(string(hook), "${"+name+":?") {
+			t.Errorf("hooks/app-role-assignment.sh does not require %s", name)
 		}
 	}
 }
