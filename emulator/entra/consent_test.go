@@ -98,3 +98,25 @@ func TestDirectoryRefusesUnknownRequiredResource(t *testing.T) {
 		t.Fatalf("New: %v, want an unknown required resource refused", err)
 	}
 }
+
+// TestDefaultDirectoryConsentsAnywhere: every multi-tenant app of the
+// default directory (the deployed ones and the local dev client) requires
+// only multi-tenant resources, so consent to it works in any tenant.
+func TestDefaultDirectoryConsentsAnywhere(t *testing.T) {
+	d := entra.DefaultDirectory()
+	checked := 0
+	for _, a := range d.Applications {
+		if a.SignInAudience != entra.MultiTenant {
+			continue
+		}
+		for _, ra := range a.RequiredAccess {
+			if res := d.Application(ra.ResourceAppID); res == nil || !(res.SignInAudience == entra.MultiTenant || res.FirstParty) {
+				t.Errorf("multi-tenant %s requires %s, which no other tenant can provision", a.DisplayName, ra.ResourceAppID)
+			}
+			checked++
+		}
+	}
+	if checked < 4 {
+		t.Errorf("%d required resources of multi-tenant apps checked, want the Task API's, the SPA's and the dev client's (4)", checked)
+	}
+}
