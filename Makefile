@@ -3,7 +3,7 @@ GO       ?= go
 STATE    ?= .state
 APPS     ?= task notification audit
 
-.PHONY: run demo test fmt-check vet staticcheck unit fuzz bench build package clean tools web browser-test
+.PHONY: run demo test fmt-check vet staticcheck unit fuzz bench build package clean tools web browser-test deploy-check
 
 ## run: the whole system locally (emulators + the three Function Apps) until Ctrl-C; with
 ## Node.js, the SPA is built first (make web) and served at http://localhost:3000.
@@ -90,6 +90,12 @@ build:
 ## package: each app as a Linux zip for zip deployment: dist/<app>.zip (and the tree in dist/<app>/).
 package:
 	$(GO) run ./cmd/funcpack -out dist $(APPS)
+
+## deploy-check: what `azd up` needs (azd, az and Bicep versions, azd's alpha flag for language: custom,
+## the signed-in accounts, a region with Flex Consumption), checked before anything is created; each
+## problem one line with its fix. The same script is azd's preprovision hook. See docs/deploy.md.
+deploy-check:
+	@bash infra/hooks/preflight.sh
 
 clean:
 	rm -rf bin dist

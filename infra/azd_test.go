@@ -15,74 +15,128 @@ import (
 )
 
 // parseYAML reads the YAML azure.yaml uses: nested mappings of plain or
-// quoted scalars, comments and blank lines. Anything else (lists, block
-// scalars, flow collections, anchors) is refused.
+// quoted scalars, block sequences whose items are one-key mappings of a
+// scalar (workflows: up: - azd: provision), comments and blank lines.
+// Anything else (other lists, block scalars, flow collections, anchors) is
+// refused.
 func parseYAML(src string) (map[string]any, error) {
-	root := map[string]any{}
-	type level struct {
-		indent int
-		m      map[string]any
-	}
-	stack := []level{{-1, root}}
-	pendingKey, pendingIndent := "", 0
+	p := &yamlParser{root: map[string]any{}}
+	p.stack = []yamlLevel{{-1, p.root}}
 	for i, line := range strings.Split(src, "\n") {
-		trimmed := strings.TrimSpace(line)
-		if trimmed == "" || strings.HasPrefix(trimmed, "#") {
-			continue
-		}
-		indent := len(line) - len(strings.TrimLeft(line, " "))
-		if strings.Contains(line[:indent], "\t") || strings.HasPrefix(trimmed, "- ") || trimmed == "-" {
-			return nil, fmt.Errorf("line %d: only mappings are supported", i+1)
-		}
-		if pendingKey != "" {
-			if indent <= pendingIndent {
-				return nil, fmt.Errorf("line %d: %s has no value", i+1, pendingKey)
-			}
-			child := map[string]any{}
-			stack[len(stack)-1].m[pendingKey] = child
-			stack = append(stack, level{indent, child})
-			pendingKey = ""
-		}
-		for indent < stack[len(stack)-1].indent {
-			stack = stack[:len(stack)-1]
-		}
-		if indent != stack[len(stack)-1].indent && len(stack) > 1 {
-			return nil, fmt.Errorf("line %d: inconsistent indentation", i+1)
-		}
-		key, value, ok := strings.Cut(trimmed, ":")
-		if !ok || key == "" {
-			return nil, fmt.Errorf("line %d: want key: value", i+1)
-		}
-		key = strings.TrimSpace(key)
-		value = strings.TrimSpace(value)
-		if j := strings.Index(value, " #"); j >= 0 {
-			value = strings.TrimSpace(value[:j])
-		}
-		if _, dup := stack[len(stack)-1].m[key]; dup {
-			return nil, fmt.Errorf("line %d: duplicate key %s", i+1, key)
-		}
-		if value == "" {
-			pendingKey, pendingIndent = key, indent
-			if len(stack) == 1 {
-				stack[0].indent = indent
-			}
-			continue
-		}
-		if strings.ContainsAny(value[:1], "[{&*|>") {
-			return nil, fmt.Errorf("line %d: only plain scalars are supported", i+1)
-		}
-		if len(value) >= 2 && (value[0] == '"' || value[0] == '\'') && value[len(value)-1] == value[0] {
-			value = value[1 : len(value)-1]
-		}
-		stack[len(stack)-1].m[key] = value
-		if len(stack) == 1 {
-			stack[0].indent = indent
+		if err := p.line(line); err != nil {
+			return nil, fmt.Errorf("line %d: %w", i+1, err)
 		}
 	}
-	if pendingKey != "" {
-		return nil, fmt.Errorf("%s has no value", pendingKey)
+	if p.pendingKey != "" {
+		return nil, fmt.Errorf("%s has no value", p.pendingKey)
 	}
-	return root, nil
+	return p.root, nil
+}
+
+type yamlLevel struct {
+	indent int
+	m      map[string]any
+}
+
+type yamlParser struct {
+	root          map[string]any
+	stack         []yamlLevel
+	pendingKey    string // a key whose value is on the lines below
+	pendingIndent int
+	seqIndent     int // the indentation of the sequence being read, or -1
+	seqKey        string
+}
+
+func (p *yamlParser) top() map[string]any { return p.stack[len(p.stack)-1].m }
+
+func (p *yamlParser) line(line string) error {
+	trimmed := strings.TrimSpace(line)
+	if trimmed == "" || strings.HasPrefix(trimmed, "#") {
+		return nil
+	}
+	indent := len(line) - len(strings.TrimLeft(line, " "))
+	if strings.Contains(line[:indent], "\t") {
+		return fmt.Errorf("tab indentation")
+	}
+	if strings.HasPrefix(trimmed, "- ") || trimmed == "-" {
+		return p.seqItem(indent, trimmed)
+	}
+	if p.seqKey != "" {
+		if indent > p.seqIndent {
+			return fmt.Errorf("only one-key mappings of a scalar are supported as sequence items")
+		}
+		p.seqKey = ""
+	}
+	if p.pendingKey != "" {
+		if indent <= p.pendingIndent {
+			return fmt.Errorf("%s has no value", p.pendingKey)
+		}
+		child := map[string]any{}
+		p.top()[p.pendingKey] = child
+		p.stack = append(p.stack, yamlLevel{indent, child})
+		p.pendingKey = ""
+	}
+	for indent < p.stack[len(p.stack)-1].indent {
+		p.stack = p.stack[:len(p.stack)-1]
+	}
+	if indent != p.stack[len(p.stack)-1].indent && len(p.stack) > 1 {
+		return fmt.Errorf("inconsistent indentation")
+	}
+	key, value, err := yamlPair(trimmed)
+	if err != nil {
+		return err
+	}
+	if _, dup := p.top()[key]; dup {
+		return fmt.Errorf("duplicate key %s", key)
+	}
+	if len(p.stack) == 1 {
+		p.stack[0].indent = indent
+	}
+	if value == "" {
+		p.pendingKey, p.pendingIndent = key, indent
+		return nil
+	}
+	p.top()[key] = value
+	return nil
+}
+
+// seqItem reads "- key: value", the first item of the pending key's
+// sequence or the next one.
+func (p *yamlParser) seqItem(indent int, trimmed string) error {
+	switch {
+	case p.pendingKey != "" && indent > p.pendingIndent:
+		p.seqKey, p.seqIndent = p.pendingKey, indent
+		p.top()[p.seqKey] = []any{}
+		p.pendingKey = ""
+	case p.seqKey == "" || indent != p.seqIndent:
+		return fmt.Errorf("a sequence item outside a sequence")
+	}
+	key, value, err := yamlPair(strings.TrimSpace(strings.TrimPrefix(trimmed, "-")))
+	if err != nil || value == "" {
+		return fmt.Errorf("only one-key mappings of a scalar are supported as sequence items")
+	}
+	p.top()[p.seqKey] = append(p.top()[p.seqKey].([]any), map[string]any{key: value})
+	return nil
+}
+
+// yamlPair splits "key: value" (value "" when it is on the lines below),
+// unquoting the value and dropping a trailing comment.
+func yamlPair(trimmed string) (key, value string, err error) {
+	key, value, ok := strings.Cut(trimmed, ":")
+	if !ok || key == "" {
+		return "", "", fmt.Errorf("want key: value")
+	}
+	key, value = strings.TrimSpace(key), strings.TrimSpace(value)
+	if j := strings.Index(value, " #"); j >= 0 {
+		value = strings.TrimSpace(value[:j])
+	}
+	if value != "" && strings.ContainsAny(value[:1], "[{&*|>") {
+		return "", "", fmt.Errorf("only plain scalars are supported")
+	}
+	if len(value) >= 2 && (value[0] == '"' || value[0] == '\'') && value[len(value)-1] == value[0] {
+		value = value[1 : len(value)-1]
+	}
+	return key, value, nil
 }
 
 // lookup follows a path of keys.
@@ -115,6 +169,19 @@ func checkAzureYAML(doc map[string]any) []string {
 	want("infra.module", "main")
 	want("hooks.postprovision.run", "./infra/hooks/postprovision.sh")
 	want("hooks.postprovision.shell", "sh")
+	want("hooks.preprovision.run", "./infra/hooks/preflight.sh")
+	want("hooks.preprovision.shell", "sh")
+	// Provision before packaging: the SPA's build reads the outputs.
+	steps, _ := lookup(doc, "workflows", "up", "steps").([]any)
+	wantSteps := []string{"provision", "package --all", "deploy --all"}
+	var got []string
+	for _, s := range steps {
+		cmd, _ := s.(map[string]any)["azd"].(string)
+		got = append(got, cmd)
+	}
+	if !slices.Equal(got, wantSteps) {
+		problems = append(problems, fmt.Sprintf("workflows.up.steps = azd %q, want azd %q", got, wantSteps))
+	}
 	// The Function Apps, and the SPA (checkWebService).
 	services, _ := lookup(doc, "services").(map[string]any)
 	if len(services) != len(deployedApps)+1 {
@@ -156,15 +223,25 @@ func TestAzureYAML(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^package:\n\t\$\(GO\) run \./cmd/funcpack -out dist \$\(APPS\)$`).Match(mk) {
 		t.Error("Makefile: package no longer runs cmd/funcpack -out dist $(APPS): azure.yaml's dist paths rely on it")
 	}
-	// The hook file exists and azd can run it.
-	fi, err := os.Stat(filepath.Join("hooks", "postprovision.sh"))
-	if err != nil {
-		t.Fatal(err)
+	// make deploy-check is the preprovision hook's script.
+	if !regexp.MustCompile(`(?m)^deploy-check:\n\t@bash infra/hooks/preflight\.sh$`).Match(mk) {
+		t.Error("Makefile: deploy-check does not run infra/hooks/preflight.sh, azure.yaml's preprovision hook")
 	}
-	if fi.Mode()&0o111 == 0 {
-		t.Error("hooks/postprovision.sh is not executable")
+	// The hook files exist and azd (or postprovision.sh) can run them.
+	for _, hook := range hookScripts {
+		fi, err := os.Stat(filepath.Join("hooks", hook))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode()&0o111 == 0 {
+			t.Errorf("hooks/%s is not executable", hook)
+		}
 	}
 }
+
+// hookScripts are infra/hooks: azure.yaml's hooks and the steps
+// postprovision.sh runs.
+var hookScripts = []string{"preflight.sh", "postprovision.sh", "app-role-assignment.sh", "client-secret.sh"}
 
 func TestCheckAzureYAMLReports(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join("..", "azure.yaml"))
@@ -177,6 +254,9 @@ func TestCheckAzureYAMLReports(t *testing.T) {
 		{"wrong host", "    host: function\n    dist: dist/task.zip", "    host: appservice\n    dist: dist/task.zip", "services.task.host"},
 		{"a service missing", "  notification:\n", "  notify:\n", "services.notification is missing"},
 		{"no postprovision", "run: ./infra/hooks/postprovision.sh", "run: true", "hooks.postprovision.run"},
+		{"no preprovision", "run: ./infra/hooks/preflight.sh", "run: true", "hooks.preprovision.run"},
+		{"package before provision", "      - azd: provision\n      - azd: package --all\n", "      - azd: package --all\n      - azd: provision\n", "workflows.up.steps"},
+		{"no workflow", "workflows:\n  up:\n", "workflowz:\n  up:\n", "workflows.up.steps"},
 		{"web: wrong host", "host: staticwebapp", "host: appservice", "services.web.host"},
 		{"web: no build", "run: npm ci --no-audit --no-fund && npm run build", "run: true", "services.web.hooks.prepackage.run"},
 		{"web: missing", "  web:\n", "  site:\n", "services.web is missing"},
@@ -247,12 +327,14 @@ func checkHookScript(src string) []string {
 }
 
 func TestPostprovisionHookScript(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join("hooks", "postprovision.sh"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range checkHookScript(string(b)) {
-		t.Error("hooks/postprovision.sh: " + p)
+	for _, hook := range hookScripts {
+		b, err := os.ReadFile(filepath.Join("hooks", hook))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range checkHookScript(string(b)) {
+			t.Errorf("hooks/%s: %s", hook, p)
+		}
 	}
 	for _, tc := range []struct{ name, script, want string }{
 		{"echo", "#!/usr/bin/env bash\nset -euo pipefail\necho \"$SECRET\"\n", "prints a secret"},
@@ -271,10 +353,10 @@ func TestPostprovisionHookScript(t *testing.T) {
 	}
 }
 
-// TestPostprovisionHookRuns runs the hook against a stand-in for az that
-// records its arguments: the secret must reach the vault exactly, and
-// never the output or a command line.
-func TestPostprovisionHookRuns(t *testing.T) {
+// TestClientSecretHookRuns runs the hook's client secret step against a
+// stand-in for az that records its arguments: the secret must reach the
+// vault exactly, and never the output or a command line.
+func TestClientSecretHookRuns(t *testing.T) {
 	bash, err := exec.LookPath("bash")
 	if err != nil {
 		t.Skip("bash is not installed")
@@ -285,7 +367,7 @@ func TestPostprovisionHookRuns(t *testing.T) {
 		}
 	}
 	const password = "Pa55~word.with-odd_chars"
-	hook, err := filepath.Abs(filepath.Join("hooks", "postprovision.sh"))
+	hook, err := filepath.Abs(filepath.Join("hooks", "client-secret.sh"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,5 +10,6 @@
 // each Function App's settings against its Settings list, the app
 // registrations against the Entra emulator's default directory, the role
 // ids against Azure's documented built-in roles, and the Flex Consumption,
-// storage and Key Vault settings docs/deploy.md promises.
+// storage and Key Vault settings docs/deploy.md promises. The hooks run
+// against stand-in azd, az and bicep programs (hooks_test.go).
 package infra

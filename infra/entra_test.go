@@ -8,6 +8,8 @@ package infra
 import (
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -440,21 +442,48 @@ func (m *entraModel) readGrants(dir *directory) {
 		scope, _ := b.get("scope").str()
 		dir.Grants = append(dir.Grants, m.spApp(b.get("clientId"))+" -> "+m.spApp(b.get("resourceId"))+": "+strings.Join(sorted(strings.Fields(scope)), " "))
 	}
+	// A second deployment of an existing appRoleAssignedTo fails
+	// (msgraph-bicep-types#161): the postprovision hook assigns the app
+	// role from the appRoleAssignment output instead.
 	for _, a := range m.file.resources("Microsoft.Graph/appRoleAssignedTo@") {
-		b := a.body()
-		resource := m.spApp(b.get("resourceId"))
-		ref := permissionRefRE.FindStringSubmatch(canonical(b.get("appRoleId")))
-		if ref == nil {
-			m.errorf("app role assignment %s: appRoleId %s, want permissionIds.<key>", a.name, canonical(b.get("appRoleId")))
-			continue
-		}
-		def := m.perms[ref[1]]
-		if def.kind != "Role" || m.symbols[def.app] != resource {
-			m.errorf("app role assignment %s: %s is not a role of its resource", a.name, ref[1])
-		}
-		dir.AppPermissions = append(dir.AppPermissions, m.spApp(b.get("principalId"))+" -> "+resource+": "+def.value)
+		m.errorf("app role assignment %s is a Bicep resource: re-provisioning fails on it (msgraph-bicep-types#161); output it for the postprovision hook", a.name)
+	}
+	if out := m.file.find("output", "appRoleAssignment"); out == nil || out.value.obj == nil {
+		m.errorf("%s: no output appRoleAssignment = { principalId, resourceId, appRoleId }", m.file.path)
+	} else {
+		m.readAppRoleAssignment(dir, out.value)
 	}
 	dir.Grants, dir.AppPermissions = sorted(dir.Grants), sorted(dir.AppPermissions)
+}
+
+// hookAssignmentOutputs are main.bicep's outputs the postprovision hook
+// assigns the app role from, by property of entra.bicep's appRoleAssignment.
+var hookAssignmentOutputs = map[string]string{
+	"principalId": "AZURE_TASK_API_SP_ID",
+	"resourceId":  "AZURE_AUDIT_SP_ID",
+	"appRoleId":   "AUDIT_WRITE_ROLE_ID",
+}
+
+// readAppRoleAssignment reads the application permission the hook grants:
+// entra.bicep's output, passed on by main.bicep's outputs.
+func (m *entraModel) readAppRoleAssignment(dir *directory, b *expr) {
+	resource := m.spApp(b.get("resourceId"))
+	ref := permissionRefRE.FindStringSubmatch(canonical(b.get("appRoleId")))
+	if ref == nil {
+		m.errorf("output appRoleAssignment: appRoleId %s, want permissionIds.<key>", canonical(b.get("appRoleId")))
+		return
+	}
+	def := m.perms[ref[1]]
+	if def.kind != "Role" || m.symbols[def.app] != resource {
+		m.errorf("output appRoleAssignment: %s is not a role of its resource", ref[1])
+	}
+	for prop, name := range hookAssignmentOutputs {
+		out := m.main.find("output", name)
+		if want := "entra.outputs.appRoleAssignment." + prop; out == nil || canonical(out.value) != want {
+			m.errorf("main.bicep: output %s must be %s (the postprovision hook reads it)", name, want)
+		}
+	}
+	dir.AppPermissions = append(dir.AppPermissions, m.spApp(b.get("principalId"))+" -> "+resource+": "+def.value)
 }
 
 func (m *entraModel) readFederatedCredentials(dir *directory) {
@@ -578,7 +607,10 @@ func TestDiffDirectoriesReports(t *testing.T) {
 		{"v1 tokens", edit(entra.AuditClientID, func(r *registration) { r.TokenVersion = 1 }), "TokenVersion"},
 		{"no idtyp", edit(entra.TaskAPIClientID, func(r *registration) { r.OptionalClaims = nil }), "OptionalClaims"},
 		{"no known client", edit(entra.TaskAPIClientID, func(r *registration) { r.KnownClients = nil }), "KnownClients"},
-		{"no AuditLog.Write request", edit(entra.TaskAPIClientID, func(r *registration) { r.RequiredAccess = r.RequiredAccess[:2] }), "RequiredAccess"},
+		{"no Notify.Send request", edit(entra.TaskAPIClientID, func(r *registration) { r.RequiredAccess = r.RequiredAccess[:1] }), "RequiredAccess"},
+		{"single-tenant AuditLog.Write requested", edit(entra.TaskAPIClientID, func(r *registration) {
+			r.RequiredAccess = append(slices.Clone(r.RequiredAccess), entra.AuditClientID+" Role:AuditLog.Write")
+		}), "RequiredAccess"},
 		{"audit open to all", edit(entra.AuditClientID, func(r *registration) { r.AssignmentRequired = false }), "AssignmentRequired"},
 		{"no consent", func(d *directory) { d.Grants = d.Grants[1:] }, "admin consents"},
 		{"no app permission", func(d *directory) { d.AppPermissions = nil }, "application permissions"},
@@ -591,6 +623,84 @@ func TestDiffDirectoriesReports(t *testing.T) {
 		p := diffDirectories(want, d)
 		if len(p) != 1 || !strings.Contains(p[0], tc.want) {
 			t.Errorf("%s: problems %q, want one about %s", tc.name, p, tc.want)
+		}
+	}
+}
+
+// TestCrossTenantConsentPaths: consent to a multi-tenant app in another
+// tenant provisions each resource it requires there, which only a
+// multi-tenant resource can be (a single-tenant one fails the consent with
+// AADSTS650052). So every resource a multi-tenant app requires, in Bicep
+// and in the emulator, is multi-tenant: the SPA requires the Task API, the
+// Task API the Notification Service.
+func TestCrossTenantConsentPaths(t *testing.T) {
+	got, _ := readEntra(t, loadTemplates(t))
+	want := fromEmulator(entra.DefaultDirectory())
+	for side, dir := range map[string]directory{"Bicep": got, "the emulator": want} {
+		checked := 0
+		for _, id := range slices.Sorted(maps.Keys(dir.Apps)) {
+			app := dir.Apps[id]
+			if app.SignInAudience != entra.MultiTenant {
+				continue
+			}
+			for _, ra := range app.RequiredAccess {
+				resource, _, _ := strings.Cut(ra, " ")
+				if res, ok := dir.Apps[resource]; !ok || res.SignInAudience != entra.MultiTenant {
+					t.Errorf("%s: multi-tenant %s requires %s (%s), which another tenant cannot provision", side, app.DisplayName, ra, res.SignInAudience)
+				}
+				checked++
+			}
+		}
+		if checked < 3 {
+			t.Errorf("%s: %d required permissions of multi-tenant apps checked, want the SPA's and the Task API's (3)", side, checked)
+		}
+	}
+}
+
+// TestAppRoleAssignmentReading: the app role assignment must stay out of
+// Bicep and reach the hook through main.bicep's outputs.
+func TestAppRoleAssignmentReading(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join("modules", "entra.bicep"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, from, to, want string }{
+		{"a Bicep appRoleAssignedTo", "resource spaSp 'Microsoft.Graph/servicePrincipals@v1.0' = {",
+			"resource again 'Microsoft.Graph/appRoleAssignedTo@v1.0' = {\n  principalId: taskApiSp.id\n  resourceId: auditApiSp.id\n  appRoleId: permissionIds.auditWrite\n}\n\nresource spaSp 'Microsoft.Graph/servicePrincipals@v1.0' = {",
+			"re-provisioning fails on it"},
+		{"no output", "output appRoleAssignment object", "output appRoleAssignmentX object", "no output appRoleAssignment"},
+		{"a role of another app", "  appRoleId: permissionIds.auditWrite\n}", "  appRoleId: permissionIds.admin\n}", "is not a role of its resource"},
+	} {
+		mutated := strings.Replace(string(src), tc.from, tc.to, 1)
+		if mutated == string(src) {
+			t.Fatalf("%s: %q is not in entra.bicep", tc.name, tc.from)
+		}
+		tpl := loadTemplates(t)
+		f, err := parseBicep(filepath.Join("modules", "entra.bicep"), mutated)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		tpl.modules["entra.bicep"] = f
+		_, problems := readEntra(t, tpl)
+		if !slices.ContainsFunc(problems, func(p string) bool { return strings.Contains(p, tc.want) }) {
+			t.Errorf("%s: problems %q, want one about %q", tc.name, problems, tc.want)
+		}
+	}
+	// main.bicep's outputs are the hook's inputs.
+	tpl := loadTemplates(t)
+	out := tpl.main.find("output", "AUDIT_WRITE_ROLE_ID")
+	out.value = &expr{raw: "entra.outputs.auditAppId"}
+	if _, problems := readEntra(t, tpl); !slices.ContainsFunc(problems, func(p string) bool { return strings.Contains(p, "output AUDIT_WRITE_ROLE_ID must be") }) {
+		t.Errorf("a wrong AUDIT_WRITE_ROLE_ID output: problems %q", problems)
+	}
+	// The hook reads exactly those outputs.
+	hook, err := os.ReadFile(filepath.Join("hooks", "app-role-assignment.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range hookAssignmentOutputs {
+		if !strings.Contains(string(hook), "${"+name+":?") {
+			t.Errorf("hooks/app-role-assignment.sh does not require %s", name)
 		}
 	}
 }

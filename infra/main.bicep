@@ -4,8 +4,8 @@
 // identity-based storage, Application Insights and a Key Vault; and the SPA
 // (web/) on Azure Static Web Apps, built from the VITE_* outputs. Deployed by
 // `azd up` (azure.yaml), or `az deployment sub create` with
-// main.parameters.json's values. docs/deploy.md explains
-// what gets created and why.
+// main.parameters.json's values. docs/deploy.md explains what gets created
+// and why.
 //
 // Each app's settings are one object below (taskApiSettings,
 // notificationSettings, auditSettings): exactly the names its Settings list
@@ -67,9 +67,11 @@ param spaLocation string = 'westeurope'
 @description('Memory of each Flex Consumption instance, in MB.')
 param instanceMemoryMB int = 2048
 
-@minValue(1)
+// Flex Consumption refuses a maximum below 40 (the Flex samples declare
+// the same bounds); 1000 is the plan's highest.
+@minValue(40)
 @maxValue(1000)
-@description('Most instances each app scales out to.')
+@description('Most instances each app scales out to: 40 (Flex Consumption\'s lowest maximum) to 1000.')
 param maximumInstanceCount int = 100
 
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
@@ -325,6 +327,17 @@ output AZURE_KEYVAULT_URL string = keyVault.outputs.uri
 
 @description('The Key Vault\'s name (the postprovision hook writes the client secret there).')
 output AZURE_KEYVAULT_NAME string = keyVault.outputs.name
+
+// The postprovision hook's app role assignment (entra.bicep says why it is
+// not a Bicep resource).
+@description('Object id of the Task API\'s service principal: the principal of its AuditLog.Write.')
+output AZURE_TASK_API_SP_ID string = entra.outputs.appRoleAssignment.principalId
+
+@description('Object id of the Audit Service\'s service principal: the resource of the Task API\'s AuditLog.Write.')
+output AZURE_AUDIT_SP_ID string = entra.outputs.appRoleAssignment.resourceId
+
+@description('Id of the Audit Service\'s AuditLog.Write app role.')
+output AUDIT_WRITE_ROLE_ID string = entra.outputs.appRoleAssignment.appRoleId
 
 @description('The Task API\'s credential mode (the postprovision hook acts on keyvault-secret only).')
 output TASK_API_CREDENTIAL string = taskApiCredential

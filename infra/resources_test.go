@@ -10,6 +10,7 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -99,6 +100,12 @@ func TestFlexConsumption(t *testing.T) {
 				t.Errorf("main.bicep: module %s: %s = %q, want the parameter %s", app.module, name, got, name)
 			}
 		}
+	}
+	// Flex Consumption's lowest maximumInstanceCount is 40: a lower value
+	// fails at deployment, so the parameter refuses it up front.
+	if p := tpl.main.find("param", "maximumInstanceCount"); p == nil || !slices.Contains(p.decorators, "@minValue(40)") ||
+		p.value == nil || atoi(p.value.raw) < 40 {
+		t.Error("main.bicep: param maximumInstanceCount must be @minValue(40) with a default of at least 40")
 	}
 	// One app per plan, one module call per app, distinct services and containers.
 	calls := moduleCalls(tpl.main, "functionapp.bicep")
@@ -313,4 +320,13 @@ multi
 			t.Errorf("%q parsed", bad)
 		}
 	}
+}
+
+// atoi is the integer s, or -1.
+func atoi(s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return -1
+	}
+	return n
 }

@@ -225,8 +225,12 @@ func (s *Server) consentOnSignIn(t *Tenant, client *Application, u *User, q scop
 			return nil // no consent prompt would be shown
 		}
 	}
+	combined := slices.Contains(q.resource.KnownClientApps, client.ClientID)
+	if e := s.requiredResourcesIn(t, client, q.resource, combined); e != nil {
+		return e
+	}
 	grants := []*ConsentGrant{{ClientAppID: client.ClientID, ResourceAppID: q.resource.ClientID, Scopes: want, Principal: u.ObjectID}}
-	if slices.Contains(q.resource.KnownClientApps, client.ClientID) {
+	if combined {
 		for _, ra := range q.resource.RequiredAccess {
 			if len(ra.Scopes) > 0 {
 				grants = append(grants, &ConsentGrant{ClientAppID: q.resource.ClientID, ResourceAppID: ra.ResourceAppID, Scopes: ra.Scopes, Principal: u.ObjectID})
@@ -255,6 +259,33 @@ func (s *Server) consentOnSignIn(t *Tenant, client *Application, u *User, q scop
 		}
 	}
 	return nil
+}
+
+// requiredResourcesIn refuses a consent, as Entra does, when an app being
+// consented to (the client, and with combined consent the API that names it
+// among its knownClientApplications) declares a required resource that can
+// have no service principal in t: consent provisions every required
+// resource in the consenting tenant, and a single-tenant app outside its
+// home tenant cannot be provisioned (AADSTS650052).
+func (s *Server) requiredResourcesIn(t *Tenant, client, api *Application, combined bool) *stsError {
+	consented := []*Application{client}
+	if combined {
+		consented = append(consented, api)
+	}
+	for _, app := range consented {
+		for _, ra := range app.RequiredAccess {
+			if res := s.dir.Application(ra.ResourceAppID); !s.dir.provisionableIn(t, res) {
+				return errNoServicePrincipalForConsent(res, t.ID)
+			}
+		}
+	}
+	return nil
+}
+
+func errNoServicePrincipalForConsent(res *Application, tenantID string) *stsError {
+	return newSTSError(http.StatusBadRequest, "invalid_client", 650052,
+		"The app is trying to access a service '%s'(%s) that your organization '%s' lacks a service principal for. Contact your IT Admin to review the configuration of your service subscriptions or consent to the application in order to create the required service principal.",
+		res.ClientID, res.DisplayName, tenantID)
 }
 
 // storeCode keeps a code until it expires; beyond maxCodes the oldest go

@@ -132,9 +132,12 @@ func DefaultDirectory() *Directory {
 				{ID: "f1000000-0000-4000-8000-000000000002", Value: RoleEditor, AllowedMemberTypes: []string{"User"}},
 				{ID: "f1000000-0000-4000-8000-000000000003", Value: RoleReader, AllowedMemberTypes: []string{"User"}},
 			},
+			// Only multi-tenant resources: consent to the Task API in another
+			// tenant provisions each one there, and the single-tenant Audit
+			// Service cannot be (AADSTS650052). Its AuditLog.Write is the home
+			// tenant's app role assignment below, which needs no entry here.
 			RequiredAccess: []RequiredAccess{
 				{ResourceAppID: NotificationClientID, Scopes: []string{ScopeNotifySend, ScopeNotifyRead}},
-				{ResourceAppID: AuditClientID, Roles: []string{RoleAuditWrite}},
 			},
 			KnownClientApps:    []string{SPAClientID, DevClientID},
 			AccessTokenVersion: v2, OptionalClaims: idtyp,

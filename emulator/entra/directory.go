@@ -230,6 +230,11 @@ func (d *Directory) validate() error {
 		if a.AccessTokenVersion != 0 && a.AccessTokenVersion != 1 && a.AccessTokenVersion != 2 {
 			return fmt.Errorf("entra: directory: application %s: access_token_version must be 1 or 2", a.DisplayName)
 		}
+		for _, ra := range a.RequiredAccess {
+			if d.Application(ra.ResourceAppID) == nil {
+				return fmt.Errorf("entra: directory: application %s: required_resource_access names unknown app %s", a.DisplayName, ra.ResourceAppID)
+			}
+		}
 		for i := range a.Certificates {
 			c := &a.Certificates[i]
 			block, _ := pem.Decode([]byte(c.PEM))
@@ -360,6 +365,14 @@ func (d *Directory) servicePrincipal(t *Tenant, a *Application) *ServicePrincipa
 		}
 	}
 	return nil
+}
+
+// provisionableIn reports whether a has, or consent in t would give it, a
+// service principal there: Entra creates one for a multi-tenant app (and
+// Microsoft's own apps have one everywhere), but a single-tenant app has none
+// outside its home tenant.
+func (d *Directory) provisionableIn(t *Tenant, a *Application) bool {
+	return d.servicePrincipal(t, a) != nil || a.SignInAudience == MultiTenant
 }
 
 // ServicePrincipalObjectID is the object id of the app's service principal in

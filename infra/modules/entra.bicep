@@ -2,8 +2,9 @@
 // default directory has them (emulator/entra/default.go; infra_test.go
 // compares the two): the multi-tenant Task API and Notification Service, the
 // single-tenant Audit Service and the multi-tenant SPA, their service
-// principals in the home tenant, the admin consents and the application
-// permission they need, and the federated credential that lets the Task API
+// principals in the home tenant, the admin consents they need (the
+// application permission is the postprovision hook's), and the federated
+// credential that lets the Task API
 // authenticate as itself with its managed identity (no secret).
 //
 // Identifier URIs are api://<tenant id>/<unique name>: they cannot use the
@@ -212,6 +213,13 @@ resource taskApi 'Microsoft.Graph/applications@v1.0' = {
     }
   ]
   optionalClaims: idtypClaim
+  // Multi-tenant resources only. Consent to the Task API in another tenant
+  // (an admin's, or a user's combined consent through the SPA) provisions
+  // every resource listed here in that tenant: the multi-tenant Notification
+  // Service can be, and must be, since the Task API calls it On-Behalf-Of
+  // that tenant's users. The single-tenant Audit Service cannot be
+  // (AADSTS650052), and needs no entry: the Task API's AuditLog.Write is an
+  // app role assignment in the home tenant (the postprovision hook).
   requiredResourceAccess: [
     {
       resourceAppId: notificationApi.appId
@@ -223,15 +231,6 @@ resource taskApi 'Microsoft.Graph/applications@v1.0' = {
         {
           id: permissionIds.notifyRead
           type: 'Scope'
-        }
-      ]
-    }
-    {
-      resourceAppId: auditApi.appId
-      resourceAccess: [
-        {
-          id: permissionIds.auditWrite
-          type: 'Role'
         }
       ]
     }
@@ -285,13 +284,13 @@ resource spaToTaskApi 'Microsoft.Graph/oauth2PermissionGrants@v1.0' = {
   scope: 'access_as_user'
 }
 
-// The application permission of client credentials: the Task API writes
-// the audit log as itself.
-resource taskApiAuditWrite 'Microsoft.Graph/appRoleAssignedTo@v1.0' = {
-  principalId: taskApiSp.id
-  resourceId: auditApiSp.id
-  appRoleId: permissionIds.auditWrite
-}
+// The application permission of client credentials (the Task API writes
+// the audit log as itself) is not declared here: a second deployment of an
+// existing Microsoft.Graph/appRoleAssignedTo fails with "EntitlementGrant
+// entry already exists" (microsoftgraph/msgraph-bicep-types#161, open), and
+// re-provisioning is the normal path. The postprovision hook
+// (hooks/app-role-assignment.sh) makes it when it does not exist yet, from
+// the appRoleAssignment output below.
 
 // The SPA's permission on the Task API, now that the Task API exists.
 module spaAccess 'entra-spa-access.bicep' = {
@@ -326,6 +325,13 @@ output notificationIdentifierUri string = identifierUris.notification
 
 @description('The Audit Service\'s identifier URI.')
 output auditIdentifierUri string = identifierUris.audit
+
+@description('The Task API\'s AuditLog.Write on the Audit Service, for the postprovision hook to assign: principalId (the Task API\'s service principal), resourceId (the Audit Service\'s) and appRoleId.')
+output appRoleAssignment object = {
+  principalId: taskApiSp.id
+  resourceId: auditApiSp.id
+  appRoleId: permissionIds.auditWrite
+}
 
 @description('The scope a client asks for to call the Task API as the user.')
 output taskApiScope string = '${identifierUris.taskApi}/access_as_user'

@@ -152,7 +152,11 @@ await scenario("erin (second tenant) sees none of the home tenant's tasks", asyn
 // Fabrikam has no admin consent for the Task API to call the Notification
 // Service, so erin's first notification needs her consent. Signing in with
 // prompt=consent for the Task API's scope consents, for the Task API (which
-// lists the SPA in its knownClientApplications), to Notify.* as well.
+// lists the SPA in its knownClientApplications), to Notify.* as well. That
+// combined consent provisions each resource the Task API requires in
+// Fabrikam: with the single-tenant Audit Service among them the emulator
+// refuses it with AADSTS650052, as Entra does; the registrations require
+// only the multi-tenant Notification Service.
 await scenario("erin's tenant without admin consent: the task is created with Notify: failed and a Grant consent step; after consenting, the next task shows Notify: sent", async (page) => {
   await signIn(page, "erin@fabrikam.handoff.test");
   const first = await createTask(page, `Before erin consents ${run}`);
@@ -163,8 +167,15 @@ await scenario("erin's tenant without admin consent: the task is created with No
   await grant.click();
   await page.waitForURL(/127\.0\.0\.1:1?7070/);
   assert.match(page.url(), /prompt=consent/);
+  // The redirect back to the SPA: a refused consent comes back as error=.
+  const returns = [];
+  const onNav = (f) => { if (f === page.mainFrame() && f.url().startsWith(SPA)) returns.push(f.url()); };
+  page.on("framenavigated", onNav);
   await page.locator('button[data-username="erin@fabrikam.handoff.test"]').click();
   await page.waitForURL((u) => u.href.startsWith(SPA));
+  page.off("framenavigated", onNav);
+  assert.ok(returns.length > 0 && returns.every((u) => !/[#&?]error=/.test(u)), `consent answered ${returns}`);
+  assert.ok(returns.some((u) => /[#&]code=/.test(u)), `consent returned no code: ${returns}`);
   await page.getByTestId("dashboard").waitFor();
   const second = await createTask(page, `After erin consents ${run}`);
   await second.getByTestId("badge-notify").getByText("Notify: sent").waitFor();
