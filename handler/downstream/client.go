@@ -1,8 +1,9 @@
 // Package downstream acquires the tokens a service needs to call other
 // services: On-Behalf-Of the signed-in user (at the user's own tenant) and
 // as the app itself (client credentials, at the home tenant), with MSAL Go,
-// bounded caches, retries of transient failures, and typed errors for what
-// a caller can act on.
+// bounded caches, retries of transient failures, a new token (bounded) when
+// a downstream API refuses one as invalid, and typed errors for what a
+// caller can act on.
 //
 // Build one [Client] per process, in main, and reuse it: each holds MSAL
 // clients whose caches and discovered metadata make repeated calls cheap.
