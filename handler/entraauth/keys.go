@@ -44,9 +44,10 @@ type keySource struct {
 	now   func() time.Time
 	every time.Duration // periodic refresh interval
 
-	limiter *rate.Limiter // read with now(), so tests can drive it
-	flight  singleflight.Group
-	snap    atomic.Pointer[keySnapshot]
+	limiter  *rate.Limiter // read with now(), so tests can drive it
+	flight   singleflight.Group
+	snap     atomic.Pointer[keySnapshot]
+	periodic atomic.Bool // a request is waiting for the periodic refresh
 }
 
 type keySnapshot struct {
@@ -72,12 +73,16 @@ func newKeySource(ctx, bg context.Context, jwksURL string, hc *http.Client, minI
 func (k *keySource) key(ctx context.Context, kid string) (*rsa.PublicKey, error) {
 	s := k.snap.Load()
 	if pub := s.keys[kid]; pub != nil {
-		if k.now().Before(s.due) {
+		if k.now().Before(s.due) || !k.periodic.CompareAndSwap(false, true) {
 			return pub, nil
 		}
-		// The periodic refresh is due: this request waits for it, so a
-		// retired key is not trusted past the interval.
-		if err := k.refresh(ctx); err != nil {
+		// The periodic refresh is due: the first request to see it waits
+		// for it, so a retired key is not trusted past the interval; the
+		// others use the keys held meanwhile, so a slow JWKS endpoint
+		// delays one request, not all.
+		err := k.refresh(ctx)
+		k.periodic.Store(false)
+		if err != nil {
 			return nil, err
 		}
 	} else if err := k.refresh(ctx); err != nil {

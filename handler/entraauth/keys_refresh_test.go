@@ -2,12 +2,15 @@ package entraauth_test
 
 import (
 	"context"
+	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/handoff-dev/handoff/emulator/entra"
+	"github.com/handoff-dev/handoff/emulator/entra/entratest"
 	"github.com/handoff-dev/handoff/handler/entraauth"
 )
 
@@ -173,5 +176,66 @@ func TestRefreshConfigRefused(t *testing.T) {
 		if _, err := entraauth.New(context.Background(), entraauth.DefaultAuthority, cfg); err == nil {
 			t.Errorf("%s: New accepted it", name)
 		}
+	}
+}
+
+// gatedTransport holds key set requests until released, over the real
+// transport, to model a slow JWKS endpoint.
+type gatedTransport struct {
+	next    http.RoundTripper
+	armed   atomic.Bool
+	started chan struct{} // receives when a held request arrives
+	release chan struct{} // closed to let held requests through
+}
+
+func (g *gatedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if g.armed.Load() && strings.Contains(r.URL.Path, "/keys") {
+		g.started <- struct{}{}
+		<-g.release
+	}
+	return g.next.RoundTrip(r)
+}
+
+// TestSlowPeriodicRefresh: while the periodic refresh waits on a slow JWKS
+// endpoint, only the request that started it waits; the others are served
+// from the keys held.
+func TestSlowPeriodicRefresh(t *testing.T) {
+	clk := newClock()
+	srv := entratest.Start(t, entra.Config{})
+	alice := passwordToken(t, srv, entra.HomeTenantID, "alice@home.handoff.test", taskAPIScope)
+	hc := srv.HTTPClient()
+	gate := &gatedTransport{next: hc.Transport, started: make(chan struct{}, 1), release: make(chan struct{})}
+	v := newValidator(t, srv, entraauth.Config{Now: clk.Now, HTTPClient: &http.Client{Transport: gate, Timeout: time.Minute}})
+	mustValidate(t, v, alice)
+
+	gate.armed.Store(true)
+	clk.Advance(entraauth.DefaultKeyRefreshInterval)
+	first := make(chan error, 1)
+	go func() {
+		_, err := v.Validate(context.Background(), alice)
+		first <- err
+	}()
+	<-gate.started // the first request is waiting for the fetch
+	others := make(chan error, 1)
+	go func() {
+		var err error
+		for range 10 {
+			if _, e := v.Validate(context.Background(), alice); e != nil {
+				err = e
+			}
+		}
+		others <- err
+	}()
+	select {
+	case err := <-others:
+		if err != nil {
+			t.Errorf("requests during the refresh: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("requests during a slow periodic refresh waited for it")
+	}
+	close(gate.release)
+	if err := <-first; err != nil {
+		t.Errorf("the request that refreshed: %v", err)
 	}
 }
