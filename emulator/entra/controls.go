@@ -196,8 +196,12 @@ func (s *Server) tokenDelay(ctx context.Context) {
 // can drive them.
 const AdminHeader = "X-Emulator-Admin"
 
+// adminPrefix is where the admin routes live. No response under it carries
+// an Access-Control-Allow-* header.
+const adminPrefix = "/_emulator/"
+
 // adminRoutes serve the test controls over HTTP for black-box tests, to
-// loopback callers only:
+// loopback callers only, and never to a web page (no CORS):
 //
 //	GET  /_emulator/stats                   the counters (JSON Stats)
 //	POST /_emulator/stats/reset

@@ -195,6 +195,11 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /common/UserRealm/{user}", s.cors(s.handleUserRealm))
 	m.HandleFunc("POST /{tenant}/oauth2/v2.0/token", s.cors(s.handleToken))
 	m.HandleFunc("OPTIONS /{tenant}/", s.cors(func(w http.ResponseWriter, r *http.Request) {}))
+	// The admin routes are for local tools, never for web pages: their
+	// preflights get no grant (the catch-all above would match them).
+	m.HandleFunc("OPTIONS "+adminPrefix, func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusForbidden, map[string]string{"error": "forbidden", "error_description": "admin endpoints answer no cross-origin requests"})
+	})
 	m.HandleFunc("OPTIONS /common/UserRealm/{user}", s.cors(func(w http.ResponseWriter, r *http.Request) {}))
 	m.HandleFunc("GET /{tenant}/oauth2/v2.0/authorize", s.handleAuthorizePage)
 	m.HandleFunc("POST /{tenant}/oauth2/v2.0/authorize", s.handleAuthorizeSubmit)
@@ -208,10 +213,11 @@ func (s *Server) routes() {
 }
 
 // cors lets browser clients (MSAL.js) read the discovery, keys and token
-// endpoints from any origin, as Entra does.
+// endpoints from any origin, as Entra does. It never grants the admin
+// routes, whatever route it wraps.
 func (s *Server) cors(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if origin := r.Header.Get("Origin"); origin != "" {
+		if origin := r.Header.Get("Origin"); origin != "" && !strings.HasPrefix(r.URL.Path, adminPrefix) {
 			w.Header().Set("Access-Control-Allow-Origin", origin)
 			w.Header().Add("Vary", "Origin")
 			if r.Method == http.MethodOptions {

@@ -1,8 +1,9 @@
 // Package downstream acquires the tokens a service needs to call other
 // services: On-Behalf-Of the signed-in user (at the user's own tenant) and
 // as the app itself (client credentials, at the home tenant), with MSAL Go,
-// bounded caches, retries of transient failures, and typed errors for what
-// a caller can act on.
+// bounded caches, retries of transient failures, a new token (bounded) when
+// a downstream API refuses one as invalid, and typed errors for what a
+// caller can act on.
 //
 // Build one [Client] per process, in main, and reuse it: each holds MSAL
 // clients whose caches and discovered metadata make repeated calls cheap.
@@ -65,6 +66,10 @@ type Config struct {
 	MaxTenants int
 	// MaxAttempts per acquisition for transient failures; 0 means 3.
 	MaxAttempts int
+	// ForcedRefreshInterval spaces the new tokens a downstream API's
+	// invalid_token refusals force ([Client.RefreshAppToken],
+	// [Client.RefreshOnBehalfOf]), per token kind and tenant; 0 means 5 s.
+	ForcedRefreshInterval time.Duration
 	// Now is the clock for cache expiry; nil means time.Now.
 	Now func() time.Time
 	// Logger: nil discards.
@@ -92,6 +97,11 @@ type Stats struct {
 	MSALEntries int // distinct user tokens held by the current MSAL clients
 	Tenants     int // tenant clients held
 	Rebuilds    int64
+	// ForcedRefreshes counts the tokens dropped after an invalid_token
+	// refusal; RefreshesLimited the refusals ForcedRefreshInterval left
+	// unanswered.
+	ForcedRefreshes  int64
+	RefreshesLimited int64
 }
 
 // Client acquires tokens. It is safe for concurrent use.
@@ -104,6 +114,9 @@ type Client struct {
 	obo      *lru[Token]
 	oboHits  atomic.Int64
 	inflight singleflight
+
+	gateMu sync.Mutex
+	gates  *lru[*refreshGate] // by token kind and tenant
 
 	mu          sync.Mutex
 	version     string                     // of the credential the clients were built with
@@ -135,6 +148,12 @@ func New(cfg Config) (*Client, error) {
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = DefaultMaxAttempts
 	}
+	if cfg.ForcedRefreshInterval < 0 {
+		return nil, errors.New("downstream: ForcedRefreshInterval must not be negative")
+	}
+	if cfg.ForcedRefreshInterval == 0 {
+		cfg.ForcedRefreshInterval = DefaultForcedRefreshInterval
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -145,6 +164,7 @@ func New(cfg Config) (*Client, error) {
 	return &Client{
 		cfg: cfg, authority: u.String(), discovery: microsoftHosts[strings.ToLower(u.Hostname())], log: log,
 		obo: newLRU[Token](cfg.OBOCacheSize), tenants: newLRU[*confidential.Client](cfg.MaxTenants),
+		gates: newLRU[*refreshGate](2 * (cfg.MaxTenants + 1)),
 	}, nil
 }
 
@@ -171,7 +191,8 @@ func (c *Client) OnBehalfOf(ctx context.Context, user *entraauth.Identity, scope
 		return Token{}, errors.New("downstream: no scopes")
 	}
 	sum := sha256.Sum256([]byte(user.Token))
-	key := hex.EncodeToString(sum[:]) + " " + strings.Join(sortedCopy(scopes), " ")
+	// The tenant leads the key, so a forced refresh can drop the tenant's results.
+	key := user.TenantID + " " + hex.EncodeToString(sum[:]) + " " + strings.Join(sortedCopy(scopes), " ")
 	if tok, ok := c.obo.get(key, c.cfg.Now()); ok {
 		c.oboHits.Add(1)
 		return tok, nil

@@ -2,6 +2,7 @@ package downstream
 
 import (
 	"container/list"
+	"strings"
 	"sync"
 	"time"
 )
@@ -79,4 +80,26 @@ func (c *lru[V]) clear() {
 	defer c.mu.Unlock()
 	c.ll.Init()
 	c.items = map[string]*list.Element{}
+}
+
+// delete drops key, if present.
+func (c *lru[V]) delete(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.items[key]; ok {
+		c.ll.Remove(el)
+		delete(c.items, key)
+	}
+}
+
+// deletePrefix drops every key that starts with prefix.
+func (c *lru[V]) deletePrefix(prefix string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for key, el := range c.items {
+		if strings.HasPrefix(key, prefix) {
+			c.ll.Remove(el)
+			delete(c.items, key)
+		}
+	}
 }

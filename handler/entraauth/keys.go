@@ -4,54 +4,64 @@ import (
 	"context"
 	"crypto/rsa"
 	"fmt"
+	"io"
+	"math/rand/v2"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
+	"golang.org/x/sync/singleflight"
+	"golang.org/x/time/rate"
 )
 
-// resnapInterval is how often the key snapshot is taken again from the
-// cache (which refreshes itself in the background), so keys the authority
-// retires stop verifying within a minute of the cache seeing it.
-const resnapInterval = time.Minute
+// Limits of the key source.
+const (
+	// maxJWKS bounds a key set document; Entra's is a few KiB.
+	maxJWKS = 1 << 20
+	// keyRefreshJitter: each periodic refresh is due up to this fraction of
+	// the interval early, so a fleet started together does not fetch
+	// together.
+	keyRefreshJitter = 0.1
+)
 
-// keySource serves Entra's signing keys from a jwk.Cache registered on one
-// fixed JWKS URL. Requests read an immutable snapshot of the keys and never
-// wait on a fetch unless their kid is unknown. An unknown kid triggers at
-// most one refresh per minInterval, shared by every request that missed
-// meanwhile; when a refresh fails the keys already cached keep working.
+// keySource serves Entra's signing keys, fetched from one fixed JWKS URL.
+// Requests read an immutable snapshot of the keys. The key set is fetched
+// again when a token names an unknown kid, and when the snapshot is older
+// than the refresh interval (jittered), so a key the authority retires
+// stops verifying within that interval.
+//
+// Every fetch after the first goes through one token bucket (one fetch per
+// minInterval, no burst) and one single flight: whatever floods it (a
+// burst of random kids, say) the JWKS endpoint sees at most one fetch per
+// minInterval, and a real new key validates within minInterval. Requests
+// that find the bucket empty use the keys they have; when a fetch fails
+// the keys already held keep working.
 type keySource struct {
-	cache       *jwk.Cache
-	url         string
-	minInterval time.Duration
-	now         func() time.Time
+	url   string
+	hc    *http.Client
+	bg    context.Context // bounds fetches: they outlive the request that started them
+	now   func() time.Time
+	every time.Duration // periodic refresh interval
 
+	limiter  *rate.Limiter // read with now(), so tests can drive it
+	flight   singleflight.Group
 	snap     atomic.Pointer[keySnapshot]
-	resnapOn atomic.Bool // a background re-snapshot is running
-
-	mu          sync.Mutex
-	lastRefresh time.Time     // of a kid-miss refresh, by now()
-	inflight    chan struct{} // closed when the running refresh ends
+	periodic atomic.Bool // a request is waiting for the periodic refresh
 }
 
 type keySnapshot struct {
-	keys  map[string]*rsa.PublicKey
-	taken time.Time
+	keys map[string]*rsa.PublicKey
+	due  time.Time // when the periodic refresh is due, by now()
 }
 
-// newKeySource registers the JWKS URL and loads the keys once, with ctx
-// bounding that first fetch; bg bounds the cache's background refreshes.
-func newKeySource(ctx, bg context.Context, jwksURL string, hc *http.Client, minInterval time.Duration, now func() time.Time) (*keySource, error) {
-	c := jwk.NewCache(bg)
-	// The cache's own periodic refresh runs no more often than minInterval
-	// either, and at least daily, as Entra advises.
-	if err := c.Register(jwksURL, jwk.WithHTTPClient(hc), jwk.WithMinRefreshInterval(max(minInterval, time.Minute)), jwk.WithRefreshInterval(24*time.Hour)); err != nil {
-		return nil, err
-	}
-	k := &keySource{cache: c, url: jwksURL, minInterval: minInterval, now: now}
-	set, err := c.Get(ctx, jwksURL)
+// newKeySource loads the keys once, with ctx bounding that first fetch
+// (discovery attempts are spaced already, so it takes no token from the
+// bucket); bg bounds the later fetches.
+func newKeySource(ctx, bg context.Context, jwksURL string, hc *http.Client, minInterval, every time.Duration, now func() time.Time) (*keySource, error) {
+	k := &keySource{url: jwksURL, hc: hc, bg: bg, now: now, every: every,
+		limiter: rate.NewLimiter(rate.Every(minInterval), 1)}
+	set, err := k.fetch(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -63,12 +73,19 @@ func newKeySource(ctx, bg context.Context, jwksURL string, hc *http.Client, minI
 func (k *keySource) key(ctx context.Context, kid string) (*rsa.PublicKey, error) {
 	s := k.snap.Load()
 	if pub := s.keys[kid]; pub != nil {
-		if k.now().Sub(s.taken) >= resnapInterval {
-			k.resnapAsync()
+		if k.now().Before(s.due) || !k.periodic.CompareAndSwap(false, true) {
+			return pub, nil
 		}
-		return pub, nil
-	}
-	if err := k.refresh(ctx); err != nil {
+		// The periodic refresh is due: the first request to see it waits
+		// for it, so a retired key is not trusted past the interval; the
+		// others use the keys held meanwhile, so a slow JWKS endpoint
+		// delays one request, not all.
+		err := k.refresh(ctx)
+		k.periodic.Store(false)
+		if err != nil {
+			return nil, err
+		}
+	} else if err := k.refresh(ctx); err != nil {
 		return nil, err
 	}
 	if pub := k.snap.Load().keys[kid]; pub != nil {
@@ -77,7 +94,57 @@ func (k *keySource) key(ctx context.Context, kid string) (*rsa.PublicKey, error)
 	return nil, invalid("the token's signing key (kid) is not one of the authority's keys")
 }
 
-// store takes a snapshot of set's RSA signature keys.
+// refresh fetches the key set again unless the bucket is empty; concurrent
+// callers share one fetch. A caller's ctx bounds only its own wait; the
+// fetch runs to completion (bounded by refreshTimeout). A failed fetch
+// keeps the snapshot: the caller then uses the keys it has.
+func (k *keySource) refresh(ctx context.Context) error {
+	done := k.flight.DoChan("jwks", func() (any, error) {
+		if !k.limiter.AllowN(k.now(), 1) {
+			return nil, nil
+		}
+		fctx, cancel := context.WithTimeout(k.bg, refreshTimeout)
+		defer cancel()
+		set, err := k.fetch(fctx)
+		if err == nil {
+			k.store(set)
+		}
+		return nil, err
+	})
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %v", ErrUnavailable, ctx.Err())
+	}
+}
+
+// fetch reads and parses the key set, at most maxJWKS bytes of it.
+func (k *keySource) fetch(ctx context.Context) (jwk.Set, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, k.url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := k.hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", k.url, resp.Status)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKS+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxJWKS {
+		return nil, fmt.Errorf("GET %s: the key set is larger than %d bytes", k.url, maxJWKS)
+	}
+	return jwk.Parse(b)
+}
+
+// store takes a snapshot of set's RSA signature keys, due for a refresh
+// after the interval less up to keyRefreshJitter of it.
 func (k *keySource) store(set jwk.Set) {
 	keys := map[string]*rsa.PublicKey{}
 	for i := 0; i < set.Len(); i++ {
@@ -90,67 +157,6 @@ func (k *keySource) store(set jwk.Set) {
 		}
 		keys[key.KeyID()] = &pub
 	}
-	k.snap.Store(&keySnapshot{keys: keys, taken: k.now()})
-}
-
-// resnapAsync takes the snapshot again from the cache, off the request path
-// (the cache may be busy fetching).
-func (k *keySource) resnapAsync() {
-	if !k.resnapOn.CompareAndSwap(false, true) {
-		return
-	}
-	go func() {
-		defer k.resnapOn.Store(false)
-		ctx, cancel := context.WithTimeout(context.Background(), refreshTimeout)
-		defer cancel()
-		if set, err := k.cache.Get(ctx, k.url); err == nil {
-			k.store(set)
-		}
-	}()
-}
-
-// refresh fetches the JWKS again unless one was fetched within minInterval;
-// concurrent callers wait for the same fetch. A caller's ctx bounds only its
-// own wait; the fetch runs to completion (bounded by refreshTimeout).
-func (k *keySource) refresh(ctx context.Context) error {
-	k.mu.Lock()
-	if wait := k.inflight; wait != nil {
-		k.mu.Unlock()
-		select {
-		case <-wait:
-			return nil
-		case <-ctx.Done():
-			return fmt.Errorf("%w: %v", ErrUnavailable, ctx.Err())
-		}
-	}
-	if !k.lastRefresh.IsZero() && k.now().Sub(k.lastRefresh) < k.minInterval {
-		k.mu.Unlock()
-		return nil
-	}
-	k.lastRefresh = k.now()
-	done := make(chan struct{})
-	k.inflight = done
-	k.mu.Unlock()
-
-	go func() {
-		defer func() {
-			k.mu.Lock()
-			k.inflight = nil
-			k.mu.Unlock()
-			close(done)
-		}()
-		fctx, cancel := context.WithTimeout(context.Background(), refreshTimeout)
-		defer cancel()
-		// A failed refresh keeps the snapshot; the miss is reported as an
-		// unknown key, and the next miss after minInterval tries again.
-		if set, err := k.cache.Refresh(fctx, k.url); err == nil {
-			k.store(set)
-		}
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("%w: %v", ErrUnavailable, ctx.Err())
-	}
+	early := time.Duration(rand.Float64() * keyRefreshJitter * float64(k.every))
+	k.snap.Store(&keySnapshot{keys: keys, due: k.now().Add(k.every - early)})
 }

@@ -40,8 +40,13 @@ const (
 	MaxTokenSize = 16 << 10
 	// DefaultClockSkew is tolerated on exp and nbf.
 	DefaultClockSkew = 5 * time.Minute
-	// DefaultMinRefreshInterval spaces the JWKS refreshes an unknown kid triggers.
-	DefaultMinRefreshInterval = 30 * time.Second
+	// DefaultMinRefreshInterval spaces the JWKS fetches, whatever triggers
+	// them (unknown kids, the periodic refresh): a token bucket of one.
+	DefaultMinRefreshInterval = 5 * time.Second
+	// DefaultKeyRefreshInterval: the key set is fetched again at least this
+	// often (up to 10% earlier, jittered), so a retired key stops verifying
+	// within it.
+	DefaultKeyRefreshInterval = time.Hour
 	// retryInterval spaces discovery attempts while the authority is unreachable.
 	retryInterval    = 5 * time.Second
 	refreshTimeout   = 10 * time.Second
@@ -67,8 +72,15 @@ type Config struct {
 	AcceptV1 bool
 	// ClockSkew tolerated on exp and nbf; 0 means 5 minutes.
 	ClockSkew time.Duration
-	// MinRefreshInterval between JWKS refreshes for unknown kids; 0 means 30 s.
+	// MinRefreshInterval between JWKS fetches; 0 means 5 s. An unknown kid
+	// triggers a fetch unless one ran within it, so a rotated-in key
+	// validates within it, while a flood of random kids costs the authority
+	// at most one fetch per interval.
 	MinRefreshInterval time.Duration
+	// KeyRefreshInterval between periodic JWKS fetches; 0 means 1 hour. A
+	// key the authority retires stops verifying within it. It must not be
+	// below MinRefreshInterval.
+	KeyRefreshInterval time.Duration
 	// HTTPClient for discovery and keys; nil means one with a 10 s timeout.
 	HTTPClient *http.Client
 	// Now is the clock; nil means time.Now.
@@ -98,7 +110,7 @@ type Validator struct {
 type metadata struct {
 	issuerV2, issuerV1 string // templates with {tenantid}
 	keys               *keySource
-	stop               context.CancelFunc // ends the key cache's background work
+	stop               context.CancelFunc // ends the key fetches under way
 }
 
 // New returns a Validator for tokens issued by authority (e.g.
@@ -133,6 +145,13 @@ func New(ctx context.Context, authority string, cfg Config) (*Validator, error) 
 	}
 	if v.cfg.MinRefreshInterval == 0 {
 		v.cfg.MinRefreshInterval = DefaultMinRefreshInterval
+	}
+	if v.cfg.KeyRefreshInterval == 0 {
+		v.cfg.KeyRefreshInterval = DefaultKeyRefreshInterval
+	}
+	if v.cfg.ClockSkew < 0 || v.cfg.MinRefreshInterval < 0 || v.cfg.KeyRefreshInterval < v.cfg.MinRefreshInterval {
+		return nil, fmt.Errorf("entraauth: ClockSkew and MinRefreshInterval must not be negative, and KeyRefreshInterval (%v) not below MinRefreshInterval (%v)",
+			v.cfg.KeyRefreshInterval, v.cfg.MinRefreshInterval)
 	}
 	if v.cfg.HTTPClient == nil {
 		v.cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
@@ -418,10 +437,10 @@ func (v *Validator) discover(ctx context.Context) (*metadata, error) {
 	if err != nil || ju.Scheme != "https" || ju.Host != v.authority.Host {
 		return nil, fmt.Errorf("jwks_uri %q is not on the authority's host", v2.JWKSURI)
 	}
-	// The cache's background work lives as long as the validator, unless
-	// this attempt fails: then it is stopped, not leaked.
+	// Key fetches live as long as the validator, unless this attempt
+	// fails: then their context is cancelled, not leaked.
 	bg, stop := context.WithCancel(v.bgctx)
-	keys, err := newKeySource(ctx, bg, v2.JWKSURI, v.cfg.HTTPClient, v.cfg.MinRefreshInterval, v.cfg.Now)
+	keys, err := newKeySource(ctx, bg, v2.JWKSURI, v.cfg.HTTPClient, v.cfg.MinRefreshInterval, v.cfg.KeyRefreshInterval, v.cfg.Now)
 	if err != nil {
 		stop()
 		return nil, fmt.Errorf("keys: %w", err)

@@ -183,7 +183,7 @@ func TestRefreshRateLimit(t *testing.T) {
 	mustValidate(t, f.v, first) // refresh #1
 	start := jwksFetches(f.srv)
 
-	clk.Advance(10 * time.Second)
+	clk.Advance(entraauth.DefaultMinRefreshInterval / 2)
 	second := rotate()
 	if _, err := f.v.Validate(context.Background(), second); err == nil {
 		t.Fatal("a kid rotated in within the minimum interval was fetched")

@@ -96,7 +96,10 @@ func (a *App) notify(ctx context.Context, id *entraauth.Identity, event string, 
 		return f
 	}
 	body := map[string]string{"event": event, "task_title": t.Title}
-	if f := a.post(ctx, a.cfg.Notification.URL+"/api/notify", tok, body); f != nil {
+	refresh := func(ctx context.Context, rejected downstream.Token) (downstream.Token, error) {
+		return a.tokens.RefreshOnBehalfOf(ctx, id, rejected, a.cfg.Notification.Scope)
+	}
+	if f := a.postRefreshing(ctx, a.cfg.Notification.URL+"/api/notify", tok, body, refresh); f != nil {
 		a.log.Warn("notification: failed", "reason", f.Reason, "status", f.Status, "detail", f.Detail)
 		return f
 	}
@@ -113,7 +116,10 @@ func (a *App) deliverAudit(ctx context.Context, ev store.OutboxEvent) *Failure {
 		return f
 	}
 	body := map[string]string{"event_id": ev.EventID, "action": ev.Action, "resource_id": ev.ResourceID, "actor": ev.Actor, "tenant_id": ev.TenantID}
-	if f := a.post(ctx, a.cfg.Audit.URL+"/api/audit", tok, body); f != nil {
+	refresh := func(ctx context.Context, rejected downstream.Token) (downstream.Token, error) {
+		return a.tokens.RefreshAppToken(ctx, rejected, a.cfg.Audit.Scope)
+	}
+	if f := a.postRefreshing(ctx, a.cfg.Audit.URL+"/api/audit", tok, body, refresh); f != nil {
 		a.log.Warn("audit: delivery failed", "reason", f.Reason, "status", f.Status, "detail", f.Detail, "event_id", ev.EventID)
 		return f
 	}
@@ -148,34 +154,57 @@ func (a *App) tokenFailure(ctx context.Context, id *entraauth.Identity, err erro
 	return &Failure{Reason: ReasonUnavailable, Detail: "no token for the downstream API"}
 }
 
-// post sends body as JSON with the token and reads the answer.
-func (a *App) post(ctx context.Context, url string, tok downstream.Token, body any) *Failure {
+// postRefreshing posts, and when the service refuses the token itself
+// (401 with error="invalid_token": signed by a key it no longer trusts,
+// say) posts once more with the new token refresh gets. refresh is bounded
+// by the token client (downstream.ErrRefreshLimited), so a service that
+// refuses every token costs one token request per few seconds, not one per
+// call.
+func (a *App) postRefreshing(ctx context.Context, url string, tok downstream.Token, body any,
+	refresh func(context.Context, downstream.Token) (downstream.Token, error)) *Failure {
+	f, invalidToken := a.post(ctx, url, tok, body)
+	if !invalidToken {
+		return f
+	}
+	fresh, err := refresh(ctx, tok)
+	if err != nil {
+		a.log.Warn("downstream: the service refused the token as invalid; no new token to retry with", "url", url, "error", err.Error())
+		return f
+	}
+	f, _ = a.post(ctx, url, fresh, body)
+	return f
+}
+
+// post sends body as JSON with the token and reads the answer; invalidToken
+// reports a refusal of the token itself (downstream.InvalidTokenChallenge).
+func (a *App) post(ctx context.Context, url string, tok downstream.Token, body any) (f *Failure, invalidToken bool) {
 	b, err := json.Marshal(body)
 	if err != nil {
-		return &Failure{Reason: ReasonRejected, Detail: err.Error()}
+		return &Failure{Reason: ReasonRejected, Detail: err.Error()}, false
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
 	if err != nil {
-		return &Failure{Reason: ReasonUnavailable, Detail: "bad downstream URL"}
+		return &Failure{Reason: ReasonUnavailable, Detail: "bad downstream URL"}, false
 	}
 	req.Header.Set("Content-Type", "application/json")
 	tok.SetAuthHeader(req)
 	resp, err := a.hc.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
-			return &Failure{Reason: ReasonTimeout, Detail: "the service did not answer within the deadline"}
+			return &Failure{Reason: ReasonTimeout, Detail: "the service did not answer within the deadline"}, false
 		}
-		return &Failure{Reason: ReasonUnavailable, Detail: "the service could not be reached"}
+		return &Failure{Reason: ReasonUnavailable, Detail: "the service could not be reached"}, false
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDownstreamBody))
 	switch {
 	case resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusCreated:
-		return nil
+		return nil, false
 	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests:
-		return &Failure{Reason: ReasonUnavailable, Status: resp.StatusCode, Detail: fmt.Sprintf("the service answered %d", resp.StatusCode)}
+		return &Failure{Reason: ReasonUnavailable, Status: resp.StatusCode, Detail: fmt.Sprintf("the service answered %d", resp.StatusCode)}, false
 	}
-	return &Failure{Reason: ReasonRejected, Status: resp.StatusCode, Detail: fmt.Sprintf("the service refused the call (%d)", resp.StatusCode)}
+	return &Failure{Reason: ReasonRejected, Status: resp.StatusCode, Detail: fmt.Sprintf("the service refused the call (%d)", resp.StatusCode)},
+		downstream.InvalidTokenChallenge(resp)
 }
 
 // newEventID is a random UUID (v4), the audit entry's idempotency key.
