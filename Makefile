@@ -6,11 +6,12 @@ APPS     ?= task notification audit
 .PHONY: run demo test prereqs fmt-check vet staticcheck unit fuzz bench build package clean tools web browser-test
 
 ## run: the whole system locally (emulators + the three Function Apps) until Ctrl-C or
-## SIGTERM. scripts/run.sh builds bin/devstack and execs it, so signals reach it: it checks
-## the ports, rebuilds the SPA when web/ changed (with Node.js; served at
-## http://localhost:3000), builds the handlers and starts everything.
+## SIGTERM. scripts/run.sh builds bin/devstack and execs it (make's child becomes devstack
+## itself, so the SIGTERM make passes on reaches it): it checks the ports, rebuilds the SPA
+## when web/ changed (with Node.js; served at http://localhost:3000), builds the handlers and
+## starts everything. A stopped devstack exits 0; make then ends by the signal it got.
 run:
-	@GO=$(GO) scripts/run.sh
+	@exec env GO='$(GO)' scripts/run.sh
 
 ## web: the SPA (web/) built into web/dist; needs Node.js and npm. (make run rebuilds it
 ## itself when web/ changed.)
