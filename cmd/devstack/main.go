@@ -343,7 +343,10 @@ func printSummary(w io.Writer, s *devstack.Stack, spa bool) {
 		Entra: entraURL, Task: s.URL(devstack.AppTask), Notification: s.URL(devstack.AppNotification),
 		Audit: s.URL(devstack.AppAudit), CAFile: ca,
 	}), "\n"), "\n") {
-		fmt.Fprintln(w, "  "+line)
+		if line != "" {
+			line = "  " + line
+		}
+		fmt.Fprintln(w, line)
 	}
 	fmt.Fprintln(w)
 }
