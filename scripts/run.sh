@@ -7,6 +7,10 @@
 set -eu
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
+if ! command -v "$GO" >/dev/null 2>&1; then
+	echo "devstack: make run needs Go (https://go.dev/dl; the version go.mod names, or later)" >&2
+	exit 1
+fi
 
 if [ ! -x bin/devstack ]; then
 	echo "devstack: building bin/devstack (the first build downloads and compiles the Go modules: a minute or two)" >&2

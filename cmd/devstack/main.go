@@ -13,7 +13,11 @@
 //	                 side, and create a task through the Task API
 //
 // `make run` builds this command into bin/devstack and execs it
-// (scripts/run.sh), so signals reach it directly. While it runs, it
+// (scripts/run.sh), so signals reach it directly: Ctrl-C stops everything
+// and make exits 0; `kill -TERM <make's pid>` has make pass SIGTERM on,
+// devstack stops everything and exits 0, and make then ends by that same
+// signal, as make always does (status 143, no error message). A process
+// manager that wants exit 0 runs bin/devstack itself. While it runs, it
 // describes itself in .state/devstack.json (its URLs, CA and process ids),
 // which `devstack token` reads; a clean stop removes the file.
 //
@@ -273,7 +277,7 @@ func prepareSPA(ctx context.Context, webDir string) (string, error) {
 	if err != nil || !needed {
 		return dist, err
 	}
-	err = withProgress(os.Stderr, progressEvery, "web/ changed since the SPA's last build: rebuilding it", func() error {
+	err = withProgress(os.Stderr, progressEvery, "rebuilding the SPA (web/ changed since its last build)", func() error {
 		_, err := devstack.BuildSPA(ctx, webDir, func(step string) { fmt.Fprintln(os.Stderr, "devstack:", step) })
 		return err
 	})
