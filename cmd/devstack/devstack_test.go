@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -286,4 +287,69 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+func TestSIGTERMWhileStartingExitsZero(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("finds leftover processes in /proc")
+	}
+	state := t.TempDir() // nothing built yet: the start builds first
+	cmd := exec.Command(filepath.Join(testRoot, "bin", "devstack"), "run", "-state", state, "-free-ports", "-no-spa")
+	cmd.Dir = repoRoot(t)
+	out := &syncBuffer{b: &bytes.Buffer{}}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	defer func() { _ = cmd.Process.Kill() }()
+	for deadline := time.Now().Add(startBound); !strings.Contains(out.String(), "devstack: building the handlers"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("devstack did not start building:\n%s", out.String())
+		}
+	}
+	// Wherever the start is now (building, starting, or running), SIGTERM
+	// is a clean stop.
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("devstack exited with %v after SIGTERM during its start, want exit status 0:\n%s", err, out.String())
+		}
+	case <-time.After(time.Minute):
+		t.Fatalf("devstack did not exit within a minute of SIGTERM during its start:\n%s", out.String())
+	}
+	for deadline := time.Now().Add(stopBound); ; time.Sleep(100 * time.Millisecond) {
+		left := processesUnder(t, state)
+		if len(left) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s after devstack stopped, these still run: %v", stopBound, left)
+		}
+	}
+}
+
+// processesUnder lists the live processes whose command line names dir.
+func processesUnder(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && bytes.Contains(cmdline, []byte(dir)) && alive(pid) {
+			left = append(left, fmt.Sprintf("%d %s", pid, bytes.ReplaceAll(cmdline, []byte{0}, []byte{' '})))
+		}
+	}
+	return left
 }

@@ -214,14 +214,14 @@ func runCommand(ctx context.Context, stopSignals context.CancelFunc, args []stri
 	spa := ""
 	if wantSPA {
 		if spa, err = prepareSPA(ctx, webDir); err != nil {
-			return err
+			return stoppedEarly(ctx, err)
 		}
 	} else if !*noSPA {
 		fmt.Fprintln(os.Stderr, "devstack: Node.js/npm is not installed, so the SPA (web/) is not built or served")
 	}
 	s, err := start(ctx, p, os.Stderr, ports, spa)
 	if err != nil {
-		return err
+		return stoppedEarly(ctx, err)
 	}
 	infoFile, err := writeRunInfo(p.state, s)
 	if err != nil {
@@ -236,6 +236,16 @@ func runCommand(ctx context.Context, stopSignals context.CancelFunc, args []stri
 		return err
 	}
 	fmt.Fprintln(os.Stderr, "devstack: stopped")
+	return nil
+}
+
+// stoppedEarly is err, unless a signal asked devstack to stop while it
+// built or started: then that is a clean stop (exit 0), not a failure.
+func stoppedEarly(ctx context.Context, err error) error {
+	if ctx.Err() == nil {
+		return err
+	}
+	fmt.Fprintln(os.Stderr, "devstack: stopped before the stack had started")
 	return nil
 }
 
