@@ -11,7 +11,7 @@ APPS     ?= task notification audit
 ## when web/ changed (with Node.js; served at http://localhost:3000), builds the handlers and
 ## starts everything. A stopped devstack exits 0; make then ends by the signal it got.
 run:
-	@exec env GO='$(GO)' scripts/run.sh
+	@exec env GO='$(GO)' scripts/run.sh run
 
 ## web: the SPA (web/) built into web/dist; needs Node.js and npm. (make run rebuilds it
 ## itself when web/ changed.)
@@ -44,7 +44,7 @@ browser-test:
 
 ## demo: sign in as alice, create a task, print tokens A, B and C decoded side by side.
 demo:
-	$(GO) run ./cmd/devstack demo
+	@exec env GO='$(GO)' scripts/run.sh demo
 
 ## test: formatting, vet, staticcheck, every test with the race detector (Azurite installed
 ## first: make tools), a short fuzz, and the SPA in Chromium. It checks its prerequisites

@@ -1,6 +1,6 @@
 #!/bin/sh
-# make run: builds bin/devstack and execs it, so SIGINT and SIGTERM reach
-# devstack itself (which stops everything and exits 0) rather than a `go run`
+# make run (and make demo): builds bin/devstack and execs it with the
+# arguments given (default: run), so SIGINT and SIGTERM reach devstack itself (which stops everything and exits 0) rather than a `go run`
 # in between. devstack then checks its ports before building anything else.
 # A cold build prints a line every 10 s: the first one downloads and
 # compiles the Go modules, which takes a minute or two.
@@ -27,4 +27,5 @@ status=0
 "$GO" build -o bin/devstack ./cmd/devstack || status=$?
 kill "$ticker" 2>/dev/null || true
 [ "$status" = 0 ] || exit "$status"
-exec bin/devstack run "$@"
+[ $# -gt 0 ] || set -- run
+exec bin/devstack "$@"
