@@ -3,23 +3,28 @@ GO       ?= go
 STATE    ?= .state
 APPS     ?= task notification audit
 
-.PHONY: run demo test fmt-check vet staticcheck unit fuzz bench build package clean tools web browser-test deploy-check
+.PHONY: run demo test prereqs fmt-check vet staticcheck unit fuzz bench build package clean tools web browser-test deploy-check
 
-## run: the whole system locally (emulators + the three Function Apps) until Ctrl-C; with
-## Node.js, the SPA is built first (make web) and served at http://localhost:3000.
+## run: the whole system locally (emulators + the three Function Apps) until Ctrl-C or
+## SIGTERM. scripts/run.sh builds bin/devstack and execs it (make's child becomes devstack
+## itself, so the SIGTERM make passes on reaches it): it checks the ports, rebuilds the SPA
+## when web/ changed (with Node.js; served at http://localhost:3000), builds the handlers and
+## starts everything. A stopped devstack exits 0; make then ends by the signal it got.
 run:
-	@if command -v node >/dev/null 2>&1; then $(MAKE) --no-print-directory web; \
-	else echo "note: Node.js is not installed, so the SPA (web/) is not built or served"; fi
-	$(GO) run ./cmd/devstack
+	@exec env GO='$(GO)' scripts/run.sh run
 
-## web: the SPA (web/) built into web/dist; needs Node.js and npm.
+## web: the SPA (web/) built into web/dist; needs Node.js and npm. (make run rebuilds it
+## itself when web/ changed.)
 web:
+	@scripts/ensure-node.sh
 	cd web && npm ci --no-audit --no-fund && npm run build
 
-## browser-test: the SPA in Chromium (/usr/bin/chromium, or CHROMIUM=) with MSAL.js against a devstack
-## of its own (ports 17070-17074 and localhost:3000, state in a temp dir; web/tests/devstack.go).
-CHROMIUM ?= /usr/bin/chromium
+## browser-test: the SPA in Chromium (CHROMIUM=, else the first of chromium, chromium-browser,
+## google-chrome; scripts/ensure-chromium.sh) with MSAL.js against a devstack of its own
+## (ports 17070-17074 and localhost:3000, state in a temp dir; web/tests/devstack.go).
 browser-test:
+	@scripts/ensure-node.sh
+	@scripts/ensure-chromium.sh >/dev/null
 	cd web && npm ci --no-audit --no-fund
 	cd web && VITE_AUTHORITY=https://127.0.0.1:17070/organizations VITE_KNOWN_AUTHORITY=127.0.0.1:17070 \
 	  VITE_TASK_API=http://127.0.0.1:17071 npx vite build --outDir dist-test --emptyOutDir
@@ -33,16 +38,23 @@ browser-test:
 	  sleep 1; \
 	done; \
 	grep -q '^ready:' $$log || { echo "devstack did not become ready:"; tail -20 $$log; exit 1; }; \
-	cd web && DEVSTACK_PID=$$pid STATE_DIR=$$tmp/state CHROMIUM=$(CHROMIUM) node tests/browser.test.mjs \
+	chromium=$$(scripts/ensure-chromium.sh); \
+	cd web && DEVSTACK_PID=$$pid STATE_DIR=$$tmp/state CHROMIUM=$$chromium node tests/browser.test.mjs \
 	  || { echo "devstack log: $$log (tail below)"; tail -30 $$log; exit 1; }
 
 ## demo: sign in as alice, create a task, print tokens A, B and C decoded side by side.
 demo:
-	$(GO) run ./cmd/devstack demo
+	@exec env GO='$(GO)' scripts/run.sh demo
 
-## test: formatting, vet, staticcheck, every test with the race detector, a short fuzz, and
-## the SPA in Chromium.
-test: fmt-check vet staticcheck unit fuzz browser-test
+## test: formatting, vet, staticcheck, every test with the race detector (Azurite installed
+## first: make tools), a short fuzz, and the SPA in Chromium. It checks its prerequisites
+## first (prereqs): a missing one stops it at once with one line naming it.
+test: prereqs fmt-check vet staticcheck unit fuzz browser-test
+
+## prereqs: Node.js and npm, and a Chromium; as root on Debian/Ubuntu, installed with apt-get.
+prereqs:
+	@scripts/ensure-node.sh
+	@scripts/ensure-chromium.sh >/dev/null
 
 fmt-check:
 	@files=$$(gofmt -l $$(find . -name '*.go' -not -path './node_modules/*' -not -path './web/*')); \
@@ -54,7 +66,7 @@ vet:
 staticcheck:
 	$(GO) tool staticcheck ./...
 
-unit:
+unit: tools
 	$(GO) test -race -timeout 10m ./...
 
 ## tools: Azurite (Azure Storage's emulator) into .tools/ for the Table Storage tests; needs Node.js and npm.

@@ -1,11 +1,25 @@
 // Command devstack runs the whole system locally.
 //
-//	devstack [run]   build the three handlers into .state/bin, start the Entra ID
-//	                 and Key Vault emulators and the three apps on the ports of
-//	                 docs/architecture.md (7070-7074), print the URLs, the test users and a
-//	                 curl recipe, and run until Ctrl-C (SIGINT or SIGTERM)
+//	devstack [run]   check the ports of docs/architecture.md (7070-7074, and 3000 for the SPA), rebuild
+//	                 the SPA when web/ changed (with Node.js), build the three
+//	                 handlers into .state/bin, start the Entra ID and Key Vault
+//	                 emulators and the three apps, print the URLs, the test
+//	                 users and a curl tour of every route, and run until
+//	                 SIGINT or SIGTERM; a clean stop exits 0
+//	devstack token   print an access token from the running devstack (see
+//	                 token.go): `devstack token alice`, `devstack token --for
+//	                 notification alice`, `devstack token --app operator --for audit`
 //	devstack demo    sign in as alice, show tokens A, B and C decoded side by
 //	                 side, and create a task through the Task API
+//
+// `make run` builds this command into bin/devstack and execs it
+// (scripts/run.sh), so signals reach it directly: Ctrl-C stops everything
+// and make exits 0; `kill -TERM <make's pid>` has make pass SIGTERM on,
+// devstack stops everything and exits 0, and make then ends by that same
+// signal, as make always does (status 143, no error message). A process
+// manager that wants exit 0 runs bin/devstack itself. While it runs, it
+// describes itself in .state/devstack.json (its URLs, CA and process ids),
+// which `devstack token` reads; a clean stop removes the file.
 //
 // The demo uses the stack already running on the default ports (`make run`
 // in another terminal) when the Entra emulator and the Task API answer
@@ -16,7 +30,8 @@
 // It runs from anywhere inside the repository; state (the emulator's CA
 // and keys, the SQLite files, the binaries) lives in <repo>/.state. Every
 // listener is on 127.0.0.1. Logs of the apps and emulators go to stderr,
-// the summary to stdout.
+// the summary to stdout. Every message of its own starts "devstack: ",
+// once.
 package main
 
 import (
@@ -27,15 +42,18 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -49,35 +67,51 @@ import (
 
 const module = "github.com/handoff-dev/handoff"
 
+// errUsage is a command line the flag package has already explained.
+var errUsage = errors.New("usage")
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	cmd := "run"
-	if len(os.Args) > 1 {
-		cmd = os.Args[1]
-	}
-	if len(os.Args) > 2 {
-		usage()
+	cmd, args := "run", os.Args[1:]
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
 	}
 	var err error
 	switch cmd {
 	case "run":
-		err = run(ctx, stop)
+		err = runCommand(ctx, stop, args)
+	case "token":
+		err = tokenCommand(ctx, args, os.Stdout)
 	case "demo":
+		if len(args) > 0 {
+			usage()
+		}
 		err = demo(ctx)
-	case "help", "-h", "-help", "--help":
-		usage()
 	default:
 		usage()
 	}
+	if errors.Is(err, errUsage) {
+		os.Exit(2)
+	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "devstack:", err)
-		os.Exit(1)
+		fail(err)
 	}
 }
 
+// fail prints err with one "devstack: " prefix (the library's errors carry
+// it already) and exits 1.
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "devstack:", strings.TrimPrefix(err.Error(), "devstack: "))
+	os.Exit(1)
+}
+
 func usage() {
-	fmt.Fprintln(os.Stderr, `usage: devstack [run]   start the whole system locally until Ctrl-C
+	fmt.Fprintln(os.Stderr, `usage: devstack [run] [-state DIR] [-free-ports] [-no-spa]
+                   start the whole system locally until Ctrl-C or SIGTERM
+       devstack token [-state DIR] [--for task|notification] USER
+       devstack token [-state DIR] --app operator|task --for audit
+                   print an access token from the running devstack
        devstack demo    sign in as alice, create a task, show tokens A, B and C`)
 	os.Exit(2)
 }
@@ -102,43 +136,173 @@ func findPaths() (paths, error) {
 	}
 }
 
-// start builds the handlers and starts a stack on the default ports.
-func start(ctx context.Context, p paths, out io.Writer, serveSPA bool) (*devstack.Stack, error) {
-	fmt.Fprintln(os.Stderr, "devstack: building the handlers into", filepath.Join(p.state, "bin"))
-	if err := devstack.Build(ctx, p.root, filepath.Join(p.state, "bin")); err != nil {
+// start builds the handlers and starts a stack on ports, serving the SPA
+// in spaDir unless it is "".
+func start(ctx context.Context, p paths, out io.Writer, ports devstack.Ports, spaDir string) (*devstack.Stack, error) {
+	bin := filepath.Join(p.state, "bin")
+	what := "building the handlers into " + relative(bin)
+	if _, err := os.Stat(bin); err != nil {
+		what += " (the first build downloads and compiles the Go modules: a minute or two)"
+	}
+	err := withProgress(os.Stderr, progressEvery, what, func() error { return devstack.Build(ctx, p.root, bin) })
+	if err != nil {
 		return nil, err
 	}
-	return devstack.Start(ctx, devstack.Options{Root: p.root, StateDir: p.state, Ports: devstack.DefaultPorts(), Output: out, SPADir: spaDir(p, serveSPA)})
+	fmt.Fprintln(os.Stderr, "devstack: starting the emulators and the apps")
+	return devstack.Start(ctx, devstack.Options{Root: p.root, StateDir: p.state, Ports: ports, Output: out, SPADir: spaDir})
 }
 
-// spaDir is the built SPA (web/dist, `make web`) when serveSPA is set and
-// it exists, else "".
-func spaDir(p paths, serveSPA bool) string {
-	dir := filepath.Join(p.root, "web", "dist")
-	if _, err := os.Stat(filepath.Join(dir, "index.html")); !serveSPA || err != nil {
-		return ""
+// progressEvery is how often a long step says it is still running.
+const progressEvery = 10 * time.Second
+
+// withProgress runs f, saying on w what it does first and every `every`
+// until it returns, so a cold start is never silent for long.
+func withProgress(w io.Writer, every time.Duration, what string, f func() error) error {
+	fmt.Fprintln(w, "devstack:", what)
+	done := make(chan struct{})
+	var ticking sync.WaitGroup
+	defer ticking.Wait() // no line after f returned
+	defer close(done)
+	began := time.Now()
+	ticking.Go(func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				fmt.Fprintf(w, "devstack: still %s (%s)\n", strings.SplitN(what, " (", 2)[0], time.Since(began).Round(time.Second))
+			}
+		}
+	})
+	return f()
+}
+
+func runCommand(ctx context.Context, stopSignals context.CancelFunc, args []string) error {
+	fs := flag.NewFlagSet("devstack run", flag.ContinueOnError)
+	state := fs.String("state", "", "the state directory (default <repo>/.state)")
+	freePorts := fs.Bool("free-ports", false, "listen on free loopback ports, not 7070-7074 (tests)")
+	noSPA := fs.Bool("no-spa", false, "neither build nor serve the SPA")
+	if err := fs.Parse(args); err != nil {
+		return errUsage // the flag package said why
 	}
-	return dir
-}
-
-func run(ctx context.Context, stopSignals context.CancelFunc) error {
+	if fs.NArg() > 0 {
+		usage()
+	}
 	p, err := findPaths()
 	if err != nil {
 		return err
 	}
-	s, err := start(ctx, p, os.Stderr, true)
-	if err != nil {
-		return err
+	if *state != "" {
+		if p.state, err = filepath.Abs(*state); err != nil {
+			return err
+		}
 	}
-	printSummary(os.Stdout, s, spaDir(p, true) != "")
+	ports := devstack.DefaultPorts()
+	if *freePorts {
+		ports = devstack.Ports{}
+	}
+	webDir := filepath.Join(p.root, "web")
+	wantSPA := !*noSPA && (hasNPM() || fileExists(filepath.Join(webDir, "dist", "index.html")))
+	// Before any build: a second `make run` fails at once.
+	if !*freePorts {
+		if err := checkPorts(ports, wantSPA); err != nil {
+			return err
+		}
+	}
+	spa := ""
+	if wantSPA {
+		if spa, err = prepareSPA(ctx, webDir); err != nil {
+			return stoppedEarly(ctx, err)
+		}
+	} else if !*noSPA {
+		fmt.Fprintln(os.Stderr, "devstack: Node.js/npm is not installed, so the SPA (web/) is not built or served")
+	}
+	s, err := start(ctx, p, os.Stderr, ports, spa)
+	if err != nil {
+		return stoppedEarly(ctx, err)
+	}
+	infoFile, err := writeRunInfo(p.state, s)
+	if err != nil {
+		return errors.Join(err, s.Close())
+	}
+	printSummary(os.Stdout, s, spa != "")
 	<-ctx.Done()
 	stopSignals() // a second Ctrl-C ends devstack at once
 	fmt.Fprintln(os.Stderr, "devstack: stopping")
+	os.Remove(infoFile)
 	if err := s.Close(); err != nil {
 		return err
 	}
 	fmt.Fprintln(os.Stderr, "devstack: stopped")
 	return nil
+}
+
+// stoppedEarly is err, unless a signal asked devstack to stop while it
+// built or started: then that is a clean stop (exit 0), not a failure.
+func stoppedEarly(ctx context.Context, err error) error {
+	if ctx.Err() == nil {
+		return err
+	}
+	fmt.Fprintln(os.Stderr, "devstack: stopped before the stack had started")
+	return nil
+}
+
+// checkPorts fails, in one line, when a port of the stack (or the SPA's)
+// is taken.
+func checkPorts(ports devstack.Ports, spa bool) error {
+	check := []struct {
+		what string
+		port int
+	}{
+		{"the Entra ID emulator", ports.Entra}, {"the Task API", ports.Task}, {"the Notification Service", ports.Notification},
+		{"the Audit Service", ports.Audit}, {"the Key Vault emulator", ports.KeyVault},
+	}
+	if spa {
+		check = append(check, struct {
+			what string
+			port int
+		}{"the SPA", devstack.SPAPort})
+	}
+	for _, c := range check {
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", c.port))
+		if err != nil {
+			return fmt.Errorf("127.0.0.1:%d (%s) is in use: is another devstack (make run) running? Stop it or free the port", c.port, c.what)
+		}
+		l.Close()
+	}
+	return nil
+}
+
+// prepareSPA rebuilds web/dist when web/ changed since its last build and
+// returns it.
+func prepareSPA(ctx context.Context, webDir string) (string, error) {
+	dist := filepath.Join(webDir, "dist")
+	if !hasNPM() {
+		fmt.Fprintln(os.Stderr, "devstack: Node.js/npm is not installed: serving web/dist as it was last built")
+		return dist, nil
+	}
+	needed, _, err := devstack.SPABuildNeeded(webDir)
+	if err != nil || !needed {
+		return dist, err
+	}
+	err = withProgress(os.Stderr, progressEvery, "rebuilding the SPA (web/ changed since its last build)", func() error {
+		_, err := devstack.BuildSPA(ctx, webDir, func(step string) { fmt.Fprintln(os.Stderr, "devstack:", step) })
+		return err
+	})
+	return dist, err
+}
+
+func hasNPM() bool {
+	_, errNode := exec.LookPath("node")
+	_, errNPM := exec.LookPath("npm")
+	return errNode == nil && errNPM == nil
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 func printSummary(w io.Writer, s *devstack.Stack, spa bool) {
@@ -187,19 +351,18 @@ func printSummary(w io.Writer, s *devstack.Stack, spa bool) {
 	}
 	tw.Flush()
 
-	fmt.Fprintf(w, `
-Get a token for alice and create a task (or run: make demo):
-
-  TOKEN=$(curl -s --cacert %s \
-    -d grant_type=password -d client_id=%s \
-    -d username=alice@home.handoff.test -d 'password=%s' \
-    --data-urlencode 'scope=api://%s/%s' \
-    %s/%s/oauth2/v2.0/token | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
-  curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
-    -d '{"title":"hello"}' %s/api/tasks
-
-`, ca, entra.DevClientID, entra.DefaultUserPassword, entra.TaskAPIClientID, entra.ScopeAccessAsUser,
-		entraURL, entra.HomeTenantID, s.URL(devstack.AppTask))
+	fmt.Fprintln(w, "\nThe five-minute tour (paste into a shell in the repository's root; make demo shows tokens A, B and C):")
+	fmt.Fprintln(w)
+	for _, line := range strings.Split(strings.TrimRight(tour(tourURLs{
+		Entra: entraURL, Task: s.URL(devstack.AppTask), Notification: s.URL(devstack.AppNotification),
+		Audit: s.URL(devstack.AppAudit), CAFile: ca,
+	}), "\n"), "\n") {
+		if line != "" {
+			line = "  " + line
+		}
+		fmt.Fprintln(w, line)
+	}
+	fmt.Fprintln(w)
 }
 
 // relative shortens path to one relative to the working directory when
@@ -248,7 +411,7 @@ func demo(ctx context.Context) error {
 		}
 		defer logFile.Close()
 		fmt.Fprintf(os.Stderr, "devstack: no stack answers on the default ports; starting one for the demo (logs in %s)\n", relative(logPath))
-		s, err := start(ctx, p, logFile, false)
+		s, err := start(ctx, p, logFile, devstack.DefaultPorts(), "")
 		if err != nil {
 			return fmt.Errorf("%w (logs in %s)", err, relative(logPath))
 		}

@@ -8,6 +8,17 @@
 // ports of docs/architecture.md ([DefaultPorts]) or, for tests, on free loopback ports.
 // Every listener is on 127.0.0.1.
 //
+// Each handler runs in a process group of its own, so a terminal's Ctrl-C
+// reaches devstack alone, which stops the handlers in order. On Linux a
+// handler also gets SIGKILL when devstack dies without stopping it (killed
+// with SIGKILL, say): the parent-death signal, set from one OS thread that
+// lives as long as devstack (proc_linux.go). Elsewhere there is no such
+// signal: a devstack killed with SIGKILL leaves its handlers running (a
+// limit; SIGINT and SIGTERM stop them).
+//
+// [BuildSPA] rebuilds the SPA (web/dist) only when its sources changed
+// since its last build, and runs npm ci only when package-lock.json did.
+//
 // # The host simulator
 //
 // The Functions host cannot be installed offline, so [Host] does what the

@@ -269,7 +269,7 @@ func (h *Host) Start(ctx context.Context) error {
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.SysProcAttr = sysProcAttr()
 	cmd.WaitDelay = 5 * time.Second // stop copying output if a grandchild holds the pipes
-	if err := cmd.Start(); err != nil {
+	if err := startProcess(cmd); err != nil {
 		return fmt.Errorf("devstack: start %s: %w", h.cfg.Name, err)
 	}
 	p := &process{cmd: cmd, target: &url.URL{Scheme: "http", Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}, done: make(chan struct{})}

@@ -4,11 +4,12 @@
 //
 // Env: SPA_URL (http://localhost:3000), STATE_DIR (../.state: the
 // emulator's CA is trusted by its SPKI hash, nothing else is), CHROMIUM
-// (/usr/bin/chromium), DEVSTACK_PID (enables the "Notification Service
+// (else the first of chromium, chromium-browser, google-chrome on PATH, as
+// scripts/ensure-chromium.sh finds it), DEVSTACK_PID (enables the "Notification Service
 // down" scenario: web/tests/devstack.go stops that app on SIGUSR1).
 import { chromium } from "playwright-core";
 import { createHash, X509Certificate } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, mkdirSync } from "node:fs";
+import { accessSync, constants, mkdtempSync, readFileSync, rmSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -17,7 +18,23 @@ import assert from "node:assert/strict";
 const here = dirname(fileURLToPath(import.meta.url));
 const SPA = process.env.SPA_URL || "http://localhost:3000";
 const STATE = resolve(process.env.STATE_DIR || join(here, "..", "..", ".state"));
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+const CHROMIUM = findChromium();
+
+// findChromium is $CHROMIUM or the first browser on PATH; without one it
+// stops with one line, not a stack trace.
+function findChromium() {
+  if (process.env.CHROMIUM) return process.env.CHROMIUM;
+  for (const name of ["chromium", "chromium-browser", "google-chrome"]) {
+    for (const dir of (process.env.PATH || "").split(":").filter(Boolean)) {
+      try {
+        accessSync(join(dir, name), constants.X_OK);
+        return join(dir, name);
+      } catch {}
+    }
+  }
+  console.error("the browser tests need Chromium: install it (Debian/Ubuntu: apt-get install chromium) or set CHROMIUM=/path/to/chrome");
+  process.exit(1);
+}
 // The screenshots of docs/spa.md are refreshed only on request (UPDATE_SCREENSHOTS=1),
 // so a test run leaves the tree as it was.
 const SHOTS = process.env.UPDATE_SCREENSHOTS === "1" ? join(here, "..", "screenshots") : tmpdir();

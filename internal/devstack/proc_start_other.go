@@ -1,0 +1,10 @@
+//go:build !linux
+
+package devstack
+
+import "os/exec"
+
+// startProcess starts cmd. Outside Linux there is no parent-death signal: a
+// handler outlives a devstack killed with SIGKILL (a documented limit; a
+// clean stop, SIGINT or SIGTERM, stops every handler).
+func startProcess(cmd *exec.Cmd) error { return cmd.Start() }
