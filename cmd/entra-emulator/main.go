@@ -1,10 +1,13 @@
 // Command entra-emulator serves the local Entra ID emulator over HTTPS.
 //
 //	entra-emulator -addr 127.0.0.1:7070 -state-dir DIR [-config FILE]
+//	entra-emulator token --user bob --resource API [--expired ...]
 //
 // It prints "ready <base URL>" on stdout once it serves, writes its CA to
 // DIR/ca.pem, and logs JSON to stderr. -print-config writes the effective
 // directory (tenants, users, apps with ids and secrets) as JSON and exits.
+// The token subcommand asks the running emulator (its loopback-only admin
+// API) for an access token without a flow, right or wrong on purpose.
 // For development and tests only.
 package main
 
@@ -32,6 +35,12 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "token":
+			return runToken(ctx, args[1:], stdout, stderr)
+		}
+	}
 	fs := flag.NewFlagSet("entra-emulator", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:7070", "listen address (loopback unless -allow-non-loopback)")

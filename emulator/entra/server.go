@@ -201,6 +201,8 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /{tenant}/oauth2/v2.0/logout", s.handleLogout)
 	m.HandleFunc("GET /msi/token", s.handleManagedIdentity)
 	s.adminRoutes(m)
+	m.HandleFunc("POST /_emulator/token", s.handleMint) // mint.go; no CORS, as every admin route
+	m.HandleFunc("OPTIONS /_emulator/token", refusePreflight)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "error_description": "The emulator serves no endpoint at " + r.URL.Path})
 	})
