@@ -2,12 +2,14 @@
 //
 //	entra-emulator -addr 127.0.0.1:7070 -state-dir DIR [-config FILE]
 //	entra-emulator token --user bob --resource API [--expired ...]
+//	entra-emulator trust --state-dir DIR
 //
 // It prints "ready <base URL>" on stdout once it serves, writes its CA to
 // DIR/ca.pem, and logs JSON to stderr. -print-config writes the effective
 // directory (tenants, users, apps with ids and secrets) as JSON and exits.
 // The token subcommand asks the running emulator (its loopback-only admin
-// API) for an access token without a flow, right or wrong on purpose.
+// API) for an access token without a flow, right or wrong on purpose. The
+// trust subcommand prints the commands that trust the emulator's CA.
 // For development and tests only.
 package main
 
@@ -39,6 +41,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		switch args[0] {
 		case "token":
 			return runToken(ctx, args[1:], stdout, stderr)
+		case "trust":
+			return runTrust(args[1:], stdout, stderr)
 		}
 	}
 	fs := flag.NewFlagSet("entra-emulator", flag.ContinueOnError)

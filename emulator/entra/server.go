@@ -77,6 +77,7 @@ type Server struct {
 	log       *slog.Logger
 	mux       *http.ServeMux
 	transport *http.Transport
+	started   time.Time // for Health's uptime
 
 	mu        sync.Mutex
 	codes     map[string]*authCode
@@ -117,6 +118,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.stats.reset()
 	now := s.now()
+	s.started = now
 	if s.ca, err = loadOrCreateCA(cfg.StateDir, now); err != nil {
 		return nil, err
 	}
@@ -203,6 +205,7 @@ func (s *Server) routes() {
 	s.adminRoutes(m)
 	m.HandleFunc("POST /_emulator/token", s.handleMint) // mint.go; no CORS, as every admin route
 	m.HandleFunc("OPTIONS /_emulator/token", refusePreflight)
+	m.HandleFunc("GET /health", s.handleHealth) // health.go
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "error_description": "The emulator serves no endpoint at " + r.URL.Path})
 	})
