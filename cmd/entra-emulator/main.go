@@ -6,7 +6,8 @@
 //
 // It prints "ready <base URL>" on stdout once it serves, writes its CA to
 // DIR/ca.pem, and logs JSON to stderr. -print-config writes the effective
-// directory (tenants, users, apps with ids and secrets) as JSON and exits.
+// directory (tenants, users, apps with ids and secrets) as JSON and exits;
+// -print-schema writes the JSON Schema of that format.
 // The token subcommand asks the running emulator (its loopback-only admin
 // API) for an access token without a flow, right or wrong on purpose. The
 // trust subcommand prints the commands that trust the emulator's CA.
@@ -52,6 +53,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	stateDir := fs.String("state-dir", "", "directory that keeps the CA (ca.pem) and signing keys across restarts (default: in memory)")
 	configFile := fs.String("config", "", "JSON directory file (default: the built-in directory)")
 	printConfig := fs.Bool("print-config", false, "print the effective directory as JSON and exit")
+	printSchema := fs.Bool("print-schema", false, "print the JSON Schema of the -config file and exit")
 	allowNonLoopback := fs.Bool("allow-non-loopback", false, "allow listening on a non-loopback address (the emulator's secrets are public: never expose it)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -60,6 +62,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
 
+	if *printSchema {
+		_, err := stdout.Write(entra.DirectorySchema)
+		return err
+	}
 	dir := entra.DefaultDirectory()
 	if *configFile != "" {
 		f, err := os.Open(*configFile)
