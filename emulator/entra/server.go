@@ -77,7 +77,8 @@ type Server struct {
 	log       *slog.Logger
 	mux       *http.ServeMux
 	transport *http.Transport
-	started   time.Time // for Health's uptime
+	started   time.Time   // for Health's uptime
+	devices   deviceStore // device code flows (devicecode.go)
 
 	mu        sync.Mutex
 	codes     map[string]*authCode
@@ -205,7 +206,11 @@ func (s *Server) routes() {
 	s.adminRoutes(m)
 	m.HandleFunc("POST /_emulator/token", s.handleMint) // mint.go; no CORS, as every admin route
 	m.HandleFunc("OPTIONS /_emulator/token", refusePreflight)
-	m.HandleFunc("GET /health", s.handleHealth) // health.go
+	m.HandleFunc("GET /health", s.handleHealth)                               // health.go
+	m.HandleFunc("POST /{tenant}/oauth2/v2.0/devicecode", s.handleDeviceCode) // devicecode.go
+	m.HandleFunc("GET /devicelogin", s.handleDeviceLoginPage)
+	m.HandleFunc("POST /devicelogin", s.handleDeviceLoginCode)
+	m.HandleFunc("POST /devicelogin/signin", s.handleDeviceLoginSignIn)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "error_description": "The emulator serves no endpoint at " + r.URL.Path})
 	})
