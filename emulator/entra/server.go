@@ -211,6 +211,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /devicelogin", s.handleDeviceLoginPage)
 	m.HandleFunc("POST /devicelogin", s.handleDeviceLoginCode)
 	m.HandleFunc("POST /devicelogin/signin", s.handleDeviceLoginSignIn)
+	m.HandleFunc("GET /{$}", s.handleDirectoryPage) // page.go; loopback only
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "error_description": "The emulator serves no endpoint at " + r.URL.Path})
 	})
