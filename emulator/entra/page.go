@@ -250,7 +250,7 @@ var directoryTemplate = template.Must(template.New("directory").Parse(`<!doctype
 <html lang="en"><head><meta charset="utf-8"><title>Directory — handoff Entra emulator</title>
 <style>body{font-family:system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem}
 table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #ccc;padding:.3rem .5rem;text-align:left;vertical-align:top}
-code,pre{font-size:.85rem}pre{background:#f4f4f4;padding:.6rem;overflow:auto}
+code,pre{font-size:.85rem}pre{background:#f4f4f4;padding:.6rem;overflow:auto;tab-size:4}
 .warn{background:#fff4ce;padding:.5rem}.dev{color:#a80000;font-weight:bold}section{margin-bottom:2rem}</style></head>
 <body><h1>Entra ID emulator directory</h1>
 <p class="warn">Local emulator at <code>{{.BaseURL}}</code>, for development only. Every secret and password on this page is public: never use one elsewhere. This page answers loopback callers only.</p>
