@@ -48,6 +48,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fs := flag.NewFlagSet("entra-emulator", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: entra-emulator [flags]            serve the emulator")
+		fmt.Fprintln(stderr, "       entra-emulator token [flags]      a token from the running emulator (token -h)")
+		fmt.Fprintln(stderr, "       entra-emulator trust [flags]      commands that trust its CA (trust -h)")
+		fs.PrintDefaults()
+	}
 	addr := fs.String("addr", "127.0.0.1:7070", "listen address (loopback unless -allow-non-loopback)")
 	baseURL := fs.String("base-url", "", "canonical base URL, the issuer's root (default https://<addr>)")
 	stateDir := fs.String("state-dir", "", "directory that keeps the CA (ca.pem) and signing keys across restarts (default: in memory)")
@@ -66,17 +72,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		_, err := stdout.Write(entra.DirectorySchema)
 		return err
 	}
-	dir := entra.DefaultDirectory()
-	if *configFile != "" {
-		f, err := os.Open(*configFile)
-		if err != nil {
-			return err
-		}
-		dir, err = entra.LoadDirectory(f)
-		f.Close()
-		if err != nil {
-			return err
-		}
+	dir, err := loadDirectory(*configFile)
+	if err != nil {
+		return err
 	}
 	if *printConfig {
 		enc := json.NewEncoder(stdout)
@@ -113,6 +111,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer stop()
 	fmt.Fprintln(stdout, "ready", srv.BaseURL())
 	return srv.ServeTLS(ctx, l)
+}
+
+// loadDirectory reads the -config file, or gives the built-in directory.
+func loadDirectory(file string) (*entra.Directory, error) {
+	if file == "" {
+		return entra.DefaultDirectory(), nil
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return entra.LoadDirectory(f)
 }
 
 // checkLoopback refuses addresses other machines could reach, unless allowed.
