@@ -112,20 +112,21 @@ func (c *emulatorClient) caFile() string {
 }
 
 func (c *emulatorClient) httpClient() (*http.Client, error) {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-	if f := c.caFile(); f != "" {
-		pem, err := os.ReadFile(f)
-		if err != nil {
-			return nil, fmt.Errorf("the emulator's CA: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("the emulator's CA: %s holds no PEM certificate", f)
-		}
-		tr.TLSClientConfig.RootCAs = pool
+	f := c.caFile()
+	if f == "" {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		return &http.Client{Transport: tr, Timeout: 30 * time.Second}, nil
 	}
-	return &http.Client{Transport: tr, Timeout: 30 * time.Second}, nil
+	pem, err := os.ReadFile(f)
+	if err != nil {
+		return nil, fmt.Errorf("the emulator's CA: %w", err)
+	}
+	hc, err := entra.ClientTrusting(pem)
+	if err != nil {
+		return nil, fmt.Errorf("the emulator's CA: %s holds %w", f, err)
+	}
+	return hc, nil
 }
 
 // explainTLS turns an untrusted-certificate error into the flag to pass.

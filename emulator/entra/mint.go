@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -297,12 +299,26 @@ func refusePreflight(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusForbidden, map[string]string{"error": "forbidden", "error_description": "admin endpoints grant no cross-origin requests"})
 }
 
+// ClientTrusting is an HTTP client that trusts the CA in caPEM (an
+// emulator's ca.pem) and nothing else, for [Mint] and other calls to a
+// running emulator.
+func ClientTrusting(caPEM []byte) (*http.Client, error) {
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, errors.New("no PEM certificate")
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}, nil
+}
+
 // ErrNoEmulator means no emulator answered at the base URL.
 var ErrNoEmulator = errors.New("no Entra emulator answers")
 
 // Mint asks the emulator running at baseURL for a token (its admin API, so
 // the token verifies against that emulator's keys). hc must trust the
-// emulator's CA. It is what `entra-emulator token` runs.
+// emulator's CA ([ClientTrusting] with its ca.pem). It is what
+// `entra-emulator token` runs, and what devstack can call.
 func Mint(ctx context.Context, hc *http.Client, baseURL string, req MintRequest) (*TokenResponse, error) {
 	body, err := json.Marshal(req)
 	if err != nil {

@@ -203,3 +203,29 @@ func TestMintNoEmulator(t *testing.T) {
 		t.Errorf("Mint with nothing listening = %v, want ErrNoEmulator", err)
 	}
 }
+
+// TestMintWithCAFile is devstack's path: a client trusting the emulator's
+// ca.pem alone, and Mint.
+func TestMintWithCAFile(t *testing.T) {
+	srv := start(t)
+	hc, err := entra.ClientTrusting(srv.CAPEM())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := entra.Mint(t.Context(), hc, srv.BaseURL(), entra.MintRequest{User: "carol", Resource: entra.TaskAPIClientID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, err := taskAPIValidator(t, srv).Validate(t.Context(), resp.AccessToken); err != nil || !id.HasRole(entra.RoleReader) {
+		t.Errorf("carol's token: %+v, %v", id, err)
+	}
+	if _, err := entra.ClientTrusting([]byte("not a certificate")); err == nil {
+		t.Error("ClientTrusting accepted no certificate")
+	}
+	// A client that trusts another CA is refused by TLS, not answered.
+	other := start(t)
+	otherClient, _ := entra.ClientTrusting(other.CAPEM())
+	if _, err := entra.Mint(t.Context(), otherClient, srv.BaseURL(), entra.MintRequest{User: "carol", Resource: entra.TaskAPIClientID}); err == nil {
+		t.Error("a client trusting another emulator's CA got a token")
+	}
+}
