@@ -299,3 +299,22 @@ func TestDeviceCodeRequestErrors(t *testing.T) {
 		t.Errorf("a wrong code: %s", resp.Status)
 	}
 }
+
+// The v2 discovery document names the device code endpoint, as Entra's does.
+func TestDeviceCodeDiscovery(t *testing.T) {
+	srv := start(t)
+	resp, err := srv.HTTPClient().Get(srv.Authority(entra.HomeTenantID) + "/v2.0/.well-known/openid-configuration")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var doc struct {
+		DeviceEndpoint string `json:"device_authorization_endpoint"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.DeviceEndpoint != srv.Authority(entra.HomeTenantID)+"/oauth2/v2.0/devicecode" {
+		t.Errorf("device_authorization_endpoint = %q", doc.DeviceEndpoint)
+	}
+}
