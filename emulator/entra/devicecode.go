@@ -33,8 +33,8 @@ const (
 	// are answered; beyond, slow_down. MSAL polls at most four times in its
 	// first interval.
 	MaxDevicePollsPerInterval = 10
-	// maxDeviceFlows bounds outstanding device codes; the oldest are dropped beyond.
-	maxDeviceFlows = 1000
+	// MaxDeviceFlows bounds outstanding device codes; the oldest are dropped beyond.
+	MaxDeviceFlows = 1000
 	userCodeLength = 9
 	// userCodeAlphabet has no vowels, so no code spells a word, and no look-alikes.
 	userCodeAlphabet = "BCDFGHJKLMNPQRSTVWXZ"
@@ -80,7 +80,7 @@ func (d *deviceStore) add(f *deviceFlow, now time.Time) {
 	if d.byDevice == nil {
 		d.byDevice, d.byUser = map[string]*deviceFlow{}, map[string]*deviceFlow{}
 	}
-	for len(d.order) > 0 && (len(d.order) >= maxDeviceFlows || !now.Before(d.order[0].expires)) {
+	for len(d.order) > 0 && (len(d.order) >= MaxDeviceFlows || !now.Before(d.order[0].expires)) {
 		d.removeLocked(d.order[0])
 	}
 	f.deviceCode = randomString(48)

@@ -318,3 +318,20 @@ func TestDeviceCodeDiscovery(t *testing.T) {
 		t.Errorf("device_authorization_endpoint = %q", doc.DeviceEndpoint)
 	}
 }
+
+// TestDeviceCodeBound: beyond MaxDeviceFlows outstanding codes the oldest
+// is dropped; the newest still works.
+func TestDeviceCodeBound(t *testing.T) {
+	srv := start(t)
+	first, _ := deviceCode(t, srv, entra.DevClientID)
+	var last string
+	for range entra.MaxDeviceFlows {
+		last, _ = deviceCode(t, srv, entra.DevClientID)
+	}
+	if e, _ := poll(t, srv, entra.DevClientID, first); e != "bad_verification_code" {
+		t.Errorf("the oldest of %d+1 device codes: %s, want it dropped", entra.MaxDeviceFlows, e)
+	}
+	if e, _ := poll(t, srv, entra.DevClientID, last); e != "authorization_pending" {
+		t.Errorf("the newest device code: %s", e)
+	}
+}
