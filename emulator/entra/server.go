@@ -7,7 +7,7 @@
 //
 // It is for development and tests only: its CA, keys and default secrets are
 // not secret, and production configuration must never trust its issuer.
-// What it does not emulate is listed in the project README.
+// What it emulates, and what not, is listed in docs/emulator.md.
 //
 // A Server is an http.Handler. It serves HTTPS only ([Server.TLSConfig]),
 // since every Microsoft client refuses an http authority.
