@@ -1,10 +1,16 @@
 // Command entra-emulator serves the local Entra ID emulator over HTTPS.
 //
 //	entra-emulator -addr 127.0.0.1:7070 -state-dir DIR [-config FILE]
+//	entra-emulator token --user bob --resource API [--expired ...]
+//	entra-emulator trust --state-dir DIR
 //
 // It prints "ready <base URL>" on stdout once it serves, writes its CA to
 // DIR/ca.pem, and logs JSON to stderr. -print-config writes the effective
-// directory (tenants, users, apps with ids and secrets) as JSON and exits.
+// directory (tenants, users, apps with ids and secrets) as JSON and exits;
+// -print-schema writes the JSON Schema of that format.
+// The token subcommand asks the running emulator (its loopback-only admin
+// API) for an access token without a flow, right or wrong on purpose. The
+// trust subcommand prints the commands that trust the emulator's CA.
 // For development and tests only.
 package main
 
@@ -32,13 +38,28 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "token":
+			return runToken(ctx, args[1:], stdout, stderr)
+		case "trust":
+			return runTrust(args[1:], stdout, stderr)
+		}
+	}
 	fs := flag.NewFlagSet("entra-emulator", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: entra-emulator [flags]            serve the emulator")
+		fmt.Fprintln(stderr, "       entra-emulator token [flags]      a token from the running emulator (token -h)")
+		fmt.Fprintln(stderr, "       entra-emulator trust [flags]      commands that trust its CA (trust -h)")
+		fs.PrintDefaults()
+	}
 	addr := fs.String("addr", "127.0.0.1:7070", "listen address (loopback unless -allow-non-loopback)")
 	baseURL := fs.String("base-url", "", "canonical base URL, the issuer's root (default https://<addr>)")
 	stateDir := fs.String("state-dir", "", "directory that keeps the CA (ca.pem) and signing keys across restarts (default: in memory)")
 	configFile := fs.String("config", "", "JSON directory file (default: the built-in directory)")
 	printConfig := fs.Bool("print-config", false, "print the effective directory as JSON and exit")
+	printSchema := fs.Bool("print-schema", false, "print the JSON Schema of the -config file and exit")
 	allowNonLoopback := fs.Bool("allow-non-loopback", false, "allow listening on a non-loopback address (the emulator's secrets are public: never expose it)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -47,17 +68,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
 
-	dir := entra.DefaultDirectory()
-	if *configFile != "" {
-		f, err := os.Open(*configFile)
-		if err != nil {
-			return err
-		}
-		dir, err = entra.LoadDirectory(f)
-		f.Close()
-		if err != nil {
-			return err
-		}
+	if *printSchema {
+		_, err := stdout.Write(entra.DirectorySchema)
+		return err
+	}
+	dir, err := loadDirectory(*configFile)
+	if err != nil {
+		return err
 	}
 	if *printConfig {
 		enc := json.NewEncoder(stdout)
@@ -94,6 +111,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer stop()
 	fmt.Fprintln(stdout, "ready", srv.BaseURL())
 	return srv.ServeTLS(ctx, l)
+}
+
+// loadDirectory reads the -config file, or gives the built-in directory.
+func loadDirectory(file string) (*entra.Directory, error) {
+	if file == "" {
+		return entra.DefaultDirectory(), nil
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return entra.LoadDirectory(f)
 }
 
 // checkLoopback refuses addresses other machines could reach, unless allowed.

@@ -3,7 +3,6 @@ package entra
 import (
 	"crypto/sha256"
 	"crypto/x509"
-	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -167,18 +166,17 @@ type ManagedIdentity struct {
 	Default bool `json:"default,omitempty"`
 }
 
-// LoadDirectory reads a JSON directory and validates it.
+// LoadDirectory reads a JSON directory (the format of [DirectorySchema])
+// and validates it; errors name the key at fault (config.go).
 func LoadDirectory(r io.Reader) (*Directory, error) {
-	dec := json.NewDecoder(r)
-	dec.DisallowUnknownFields()
-	var d Directory
-	if err := dec.Decode(&d); err != nil {
+	d, err := readConfig(r)
+	if err != nil {
 		return nil, fmt.Errorf("entra: directory: %w", err)
 	}
 	if err := d.validate(); err != nil {
 		return nil, err
 	}
-	return &d, nil
+	return d, nil
 }
 
 var guidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)

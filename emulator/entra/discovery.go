@@ -44,6 +44,7 @@ func (s *Server) handleDiscovery(version int) http.HandlerFunc {
 			doc["token_endpoint"] = a + "/oauth2/v2.0/token"
 			doc["authorization_endpoint"] = a + "/oauth2/v2.0/authorize"
 			doc["end_session_endpoint"] = a + "/oauth2/v2.0/logout"
+			doc["device_authorization_endpoint"] = a + "/oauth2/v2.0/devicecode"
 			doc["jwks_uri"] = a + "/discovery/v2.0/keys"
 		} else {
 			// The v1 token and authorize endpoints are not emulated; the

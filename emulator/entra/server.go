@@ -7,7 +7,7 @@
 //
 // It is for development and tests only: its CA, keys and default secrets are
 // not secret, and production configuration must never trust its issuer.
-// What it does not emulate is listed in docs/emulator.md.
+// What it emulates, and what not, is listed in docs/emulator.md.
 //
 // A Server is an http.Handler. It serves HTTPS only ([Server.TLSConfig]),
 // since every Microsoft client refuses an http authority.
@@ -77,6 +77,8 @@ type Server struct {
 	log       *slog.Logger
 	mux       *http.ServeMux
 	transport *http.Transport
+	started   time.Time   // for Health's uptime
+	devices   deviceStore // device code flows (devicecode.go)
 
 	mu        sync.Mutex
 	codes     map[string]*authCode
@@ -117,6 +119,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.stats.reset()
 	now := s.now()
+	s.started = now
 	if s.ca, err = loadOrCreateCA(cfg.StateDir, now); err != nil {
 		return nil, err
 	}
@@ -206,6 +209,14 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /{tenant}/oauth2/v2.0/logout", s.handleLogout)
 	m.HandleFunc("GET /msi/token", s.handleManagedIdentity)
 	s.adminRoutes(m)
+	m.HandleFunc("POST /_emulator/token", s.handleMint) // mint.go; no CORS, as every admin route
+	m.HandleFunc("OPTIONS /_emulator/token", refusePreflight)
+	m.HandleFunc("GET /health", s.handleHealth)                               // health.go
+	m.HandleFunc("POST /{tenant}/oauth2/v2.0/devicecode", s.handleDeviceCode) // devicecode.go
+	m.HandleFunc("GET /devicelogin", s.handleDeviceLoginPage)
+	m.HandleFunc("POST /devicelogin", s.handleDeviceLoginCode)
+	m.HandleFunc("POST /devicelogin/signin", s.handleDeviceLoginSignIn)
+	m.HandleFunc("GET /{$}", s.handleDirectoryPage) // page.go; loopback only
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "error_description": "The emulator serves no endpoint at " + r.URL.Path})
 	})

@@ -65,6 +65,8 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		resp, e = s.authorizationCode(req)
 	case GrantRefreshToken:
 		resp, e = s.refreshToken(req)
+	case GrantDeviceCode:
+		resp, e = s.deviceCodeGrant(req)
 	default:
 		e = errUnsupportedGrant(req.form.Get("grant_type"))
 	}
@@ -81,6 +83,9 @@ func grantName(form url.Values) string {
 	g := form.Get("grant_type")
 	if g == grantTypeJWTBearer && form.Get("requested_token_use") == "on_behalf_of" {
 		return GrantOnBehalfOf
+	}
+	if g == grantTypeDeviceCode {
+		return GrantDeviceCode
 	}
 	return g
 }

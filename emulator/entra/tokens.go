@@ -40,6 +40,14 @@ type issue struct {
 func (s *Server) accessToken(is issue) (string, time.Time, error) {
 	now := s.now().Truncate(time.Second)
 	exp := now.Add(s.lifetime)
+	tok, err := signJWT(s.keys.signer(), s.accessClaims(is, now, exp, is.resource.tokenVersion()))
+	return tok, exp, err
+}
+
+// accessClaims is the claim set of an access token valid from nbf to exp,
+// in token version ver (1 or 2).
+func (s *Server) accessClaims(is issue, nbf, exp time.Time, ver int) map[string]any {
+	now := nbf
 	c := map[string]any{
 		"iat": now.Unix(),
 		"nbf": now.Unix(),
@@ -68,7 +76,7 @@ func (s *Server) accessToken(is issue) (string, time.Time, error) {
 		c["oid"] = is.client.objectID
 		c["sub"] = is.client.objectID
 	}
-	if is.resource.tokenVersion() == 2 {
+	if ver == 2 {
 		c["ver"] = "2.0"
 		c["iss"] = s.Issuer(is.tenant.ID)
 		c["aud"] = is.resource.ClientID
@@ -92,8 +100,7 @@ func (s *Server) accessToken(is issue) (string, time.Time, error) {
 			c["acr"] = "1"
 		}
 	}
-	tok, err := signJWT(s.keys.signer(), c)
-	return tok, exp, err
+	return c
 }
 
 // idToken mints the v2 ID token for a user sign-in to client.
