@@ -24,6 +24,7 @@ var idempotencyTests = []struct {
 	{"Idempotency/ExpiryAndPurge", testIdemExpiry},
 	{"Idempotency/Validation", testIdemValidation},
 	{"Idempotency/AllOrNothing", testIdemAtomic},
+	{"Outbox/CountDue", testOutboxCountDue},
 }
 
 func idem(user, key string) store.Idempotency {
@@ -287,4 +288,48 @@ func testIdemAtomic(t *testing.T, s store.Store) {
 		t.Errorf("refused creates left tasks: %+v", tasks)
 	}
 	createOnce(t, s, newTask(tenant, "now valid"), idem(user, key))
+}
+
+// testOutboxCountDue: CountDue counts the pending events due at a time.
+// This subtest's events are due in 1971, long before any other subtest's,
+// so counting at 1972 counts only them even in a shared store.
+func testOutboxCountDue(t *testing.T, s store.Store) {
+	tenant := randomID("tenant")
+	then := time.Date(1971, 1, 1, 0, 0, 0, 0, time.UTC)
+	count := func(at time.Time) int {
+		t.Helper()
+		n, err := s.CountDue(ctx(t), at)
+		if err != nil {
+			t.Fatalf("CountDue: %v", err)
+		}
+		return n
+	}
+	evs := make([]*store.OutboxEvent, 3)
+	for i := range evs {
+		evs[i] = newEvent("task.created")
+		evs[i].NextAttempt = then.Add(time.Duration(i) * time.Hour)
+		if _, err := s.CreateTask(ctx(t), newTask(tenant, "due"), evs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	year := then.AddDate(1, 0, 0)
+	if n := count(year); n != 3 {
+		t.Fatalf("CountDue = %d with 3 events due, want 3", n)
+	}
+	if n := count(then.Add(90 * time.Minute)); n != 2 {
+		t.Errorf("CountDue(between the second and the third) = %d, want 2", n)
+	}
+	if err := s.MarkDelivered(ctx(t), tenant, evs[0].EventID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkFailed(ctx(t), tenant, evs[1].EventID, "rejected", then, true); err != nil {
+		t.Fatal(err)
+	}
+	// Neither a delivered event nor a dead letter is due.
+	if n := count(year); n != 1 {
+		t.Errorf("CountDue after one delivery and one dead letter = %d, want 1", n)
+	}
+	if n := count(time.Unix(0, 0)); n != 0 {
+		t.Errorf("CountDue(1970) = %d, want 0", n)
+	}
 }
