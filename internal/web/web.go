@@ -105,17 +105,19 @@ func StoreError(w http.ResponseWriter, err error) {
 	}
 }
 
-// CallerGone reports whether err ended a request because its caller hung
-// up (the request's context was canceled), not because anything failed.
+// CallerGone reports whether a request failed with err after its caller
+// hung up (the request's context canceled: the server's own deadlines end
+// with DeadlineExceeded instead). A store then fails with whatever its
+// driver makes of the cancellation ("interrupted", context.Canceled).
 func CallerGone(r *http.Request, err error) bool {
-	return errors.Is(r.Context().Err(), context.Canceled) && errors.Is(err, context.Canceled)
+	return err != nil && errors.Is(r.Context().Err(), context.Canceled)
 }
 
 // LogFailure logs a request's failure at Error, or at Info when the caller
 // hung up (nothing to answer, nothing broken).
 func LogFailure(log *slog.Logger, r *http.Request, msg string, err error, attrs ...any) {
 	if CallerGone(r, err) {
-		log.Info(msg+": the caller hung up", append(attrs, "method", r.Method, "path", r.URL.Path)...)
+		log.Info(msg+": the caller hung up", append(attrs, "method", r.Method, "path", r.URL.Path, "error", err.Error())...)
 		return
 	}
 	log.Error(msg, append(attrs, "error", err.Error())...)
