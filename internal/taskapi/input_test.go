@@ -55,14 +55,14 @@ func TestInputRules(t *testing.T) {
 	}
 	// Strict JSON.
 	for body, want := range map[string]string{
-		"{\"title\":\"a\xffb\"}":                 "UTF-8",
-		`{"title":"\ud800"}`:                     "surrogate",
-		`{"title":"a","title":"b"}`:              "twice",
-		`{"title":"a","Title":"b"}`:              "case",
-		`{"Title":"a"}`:                          `unknown field "Title"`,
-		`{"title":"a","description":"b","x":1}`:  `unknown field "x"`,
-		`[]`:                                     "must be a JSON object",
-		`{"title":["a"]}`:                        `field "title" must be a string`,
+		"{\"title\":\"a\xffb\"}":                "UTF-8",
+		`{"title":"\ud800"}`:                    "surrogate",
+		`{"title":"a","title":"b"}`:             "twice",
+		`{"title":"a","Title":"b"}`:             "case",
+		`{"Title":"a"}`:                         `unknown field "Title"`,
+		`{"title":"a","description":"b","x":1}`: `unknown field "x"`,
+		`[]`:                                    "must be a JSON object",
+		`{"title":["a"]}`:                       `field "title" must be a string`,
 		`{"title":"a","description":{"x":"y"}}`: `field "description" must be a string`,
 	} {
 		r := h.do(t, "POST", "/api/tasks", h.alice, body)
