@@ -6,6 +6,7 @@
 package funcapp
 
 import (
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -24,15 +25,22 @@ type Route struct {
 // unknown path 404 and a known path with another method 405 (with Allow),
 // both as problem+json, and lists its routes so tests can compare them with
 // function.json.
+//
+// It matches paths as the Functions host (ASP.NET Core routing) does, so
+// that whatever the host forwards is served: literal segments match
+// case-insensitively (/API/Tasks is /api/tasks), one trailing slash is
+// ignored (/api/tasks/), and a {param} matches one non-empty segment,
+// kept as sent.
 type Router struct {
 	mux    *http.ServeMux
 	routes []Route
 	paths  map[string][]string // pattern → methods
+	segs   map[string][]string // pattern → its segments
 }
 
 // NewRouter returns an empty Router.
 func NewRouter() *Router {
-	return &Router{mux: http.NewServeMux(), paths: map[string][]string{}}
+	return &Router{mux: http.NewServeMux(), paths: map[string][]string{}, segs: map[string][]string{}}
 }
 
 // Handle serves method on pattern.
@@ -48,6 +56,7 @@ func (rt *Router) Handle(method, pattern string, h http.Handler) {
 		})
 	}
 	rt.paths[pattern] = append(rt.paths[pattern], method)
+	rt.segs[pattern] = splitSegments(pattern)
 	rt.routes = append(rt.routes, Route{Method: method, Pattern: pattern})
 }
 
@@ -55,9 +64,60 @@ func (rt *Router) Handle(method, pattern string, h http.Handler) {
 func (rt *Router) Routes() []Route { return slices.Clone(rt.routes) }
 
 func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if _, pattern := rt.mux.Handler(r); pattern == "" {
+	canonical, ok := rt.canonical(r.URL.Path)
+	if !ok {
 		problem.Error(w, http.StatusNotFound, "no endpoint at "+r.URL.Path)
 		return
 	}
+	if canonical != r.URL.Path {
+		r2 := new(http.Request)
+		*r2 = *r
+		u := *r.URL
+		u.Path, u.RawPath = canonical, ""
+		r2.URL = &u
+		r = r2
+	}
 	rt.mux.ServeHTTP(w, r)
+}
+
+// canonical is path in the spelling of the pattern it matches as the host
+// matches (see Router): the pattern's literals, the parameters as sent, no
+// trailing slash. ok is false when no pattern matches.
+func (rt *Router) canonical(path string) (string, bool) {
+	segs := splitSegments(path)
+	for _, pattern := range slices.Sorted(maps.Keys(rt.segs)) {
+		want := rt.segs[pattern]
+		if len(want) != len(segs) {
+			continue
+		}
+		out := make([]string, len(segs))
+		for i, s := range want {
+			switch {
+			case strings.HasPrefix(s, "{") && strings.HasSuffix(s, "}") && segs[i] != "":
+				out[i] = segs[i]
+			case strings.EqualFold(s, segs[i]):
+				out[i] = s
+			default:
+				out = nil
+			}
+			if out == nil {
+				break
+			}
+		}
+		if out != nil {
+			return "/" + strings.Join(out, "/"), true
+		}
+	}
+	return "", false
+}
+
+// splitSegments splits a path into its segments, without the leading
+// slash and one trailing slash (as ASP.NET Core routing ignores it).
+func splitSegments(p string) []string {
+	p = strings.TrimPrefix(p, "/")
+	p = strings.TrimSuffix(p, "/")
+	if p == "" {
+		return nil
+	}
+	return strings.Split(p, "/")
 }

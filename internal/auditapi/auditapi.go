@@ -114,7 +114,7 @@ func (a *App) write(w http.ResponseWriter, r *http.Request) {
 		TenantID: req.TenantID, CallerApp: id.CallerAppID,
 	})
 	if err != nil {
-		a.log.Error("audit: append failed", "event_id", req.EventID, "error", err.Error())
+		web.LogFailure(a.log, r, "audit: append failed", err, "event_id", req.EventID)
 		web.StoreError(w, err)
 		return
 	}

@@ -114,7 +114,7 @@ func (a *App) notify(w http.ResponseWriter, r *http.Request) {
 		UserOID: id.ObjectID, TenantID: id.TenantID, CallerApp: id.CallerAppID,
 	})
 	if err != nil {
-		a.log.Error("notification: store failed", "error", err.Error())
+		web.LogFailure(a.log, r, "notification: store failed", err)
 		web.StoreError(w, err)
 		return
 	}

@@ -11,6 +11,9 @@ const (
 	OutboxDead    = "dead"    // rejected for good or out of attempts: an operator must look
 )
 
+// MaxCountDue bounds what CountDue counts (the Table backend scans rows to count).
+const MaxCountDue = 10000
+
 // OutboxEvent is an audit event written in the same transaction as the task
 // change it records (a transactional outbox), kept until the Audit Service
 // has it. EventID is the Audit Service's idempotency key, so redelivering
@@ -33,6 +36,9 @@ type Outbox interface {
 	// DueEvents returns up to limit pending events whose next attempt is due
 	// at now, oldest first, across tenants.
 	DueEvents(ctx context.Context, now time.Time, limit int) ([]OutboxEvent, error)
+	// CountDue counts the pending events due at now, across tenants, up to
+	// MaxCountDue (a count of MaxCountDue means that many or more).
+	CountDue(ctx context.Context, now time.Time) (int, error)
 	// MarkDelivered records that the Audit Service has the event: it leaves
 	// the outbox (whatever its state), which so holds only what is still
 	// owed. Marking an event already gone is no error.

@@ -197,6 +197,23 @@ var sqliteMigrations = [][]string{
 		`CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_attempt, created_at)`,
 		`CREATE INDEX IF NOT EXISTS outbox_by_tenant_state ON outbox (tenant_id, state, created_at DESC, event_id DESC)`,
 	},
+	// 3: idempotency keys of creates, written in the create's transaction.
+	{
+		`CREATE TABLE IF NOT EXISTS idempotency (
+			tenant_id    TEXT    NOT NULL,
+			user_id      TEXT    NOT NULL,
+			key          TEXT    NOT NULL,
+			request_hash TEXT    NOT NULL,
+			task_id      TEXT    NOT NULL,
+			task         TEXT    NOT NULL,
+			created_at   INTEGER NOT NULL,
+			expires_at   INTEGER NOT NULL,
+			status       INTEGER NOT NULL,
+			body         BLOB    NOT NULL,
+			PRIMARY KEY (tenant_id, user_id, key)
+		) STRICT`,
+		`CREATE INDEX IF NOT EXISTS idempotency_expiry ON idempotency (expires_at)`,
+	},
 }
 
 // init checks the connection settings and migrates the schema.

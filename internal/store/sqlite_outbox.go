@@ -55,6 +55,16 @@ func (s *SQLite) DueEvents(ctx context.Context, now time.Time, limit int) ([]Out
 	return out, nil
 }
 
+// CountDue counts the pending events due at now (at most MaxCountDue).
+func (s *SQLite) CountDue(ctx context.Context, now time.Time) (int, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM outbox WHERE state = ? AND next_attempt <= ? LIMIT ?)`,
+		OutboxPending, micros(now), MaxCountDue).Scan(&n); err != nil {
+		return 0, sqliteErr("count due events", err)
+	}
+	return n, nil
+}
+
 // MarkDelivered removes a delivered event from the outbox (its record is
 // now the Audit Service's), whatever its state: a delivery that succeeded
 // beats a concurrent one that gave up. Marking an event that is gone is no

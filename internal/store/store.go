@@ -120,6 +120,7 @@ type AuditLog interface {
 // Store is every store a backend provides.
 type Store interface {
 	Tasks
+	IdempotentTasks
 	Outbox
 	Notifications
 	AuditLog

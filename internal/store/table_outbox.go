@@ -113,6 +113,13 @@ func (s *Table) DueEvents(ctx context.Context, now time.Time, limit int) ([]Outb
 	return evs[:min(limit, len(evs))], nil
 }
 
+// CountDue counts the pending events due at now, scanning every tenant's
+// (at most MaxCountDue).
+func (s *Table) CountDue(ctx context.Context, now time.Time) (int, error) {
+	evs, err := s.scanOutbox(ctx, "count due events", fmt.Sprintf("State eq '%s' and NextAttempt le %dL", OutboxPending, micros(now)))
+	return min(len(evs), MaxCountDue), err
+}
+
 func (s *Table) readEvent(ctx context.Context, op, tenantID, eventID string) (outboxEntity, azcore.ETag, error) {
 	if err := s.checkOpen(); err != nil {
 		return outboxEntity{}, "", err

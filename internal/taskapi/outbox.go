@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/handoff-dev/handoff/handler/funcapp"
 	"github.com/handoff-dev/handoff/internal/store"
@@ -19,11 +22,18 @@ const AuditQueued = "queued"
 
 // Outbox redelivery bounds.
 const (
-	// SweepBatch is how many due events one sweep takes: one scan per run,
-	// the rest wait for the next run.
+	// SweepBatch is how many due events one read of the outbox takes: a
+	// sweep reads page after page until the outbox has no due event left
+	// or its budget is spent.
 	SweepBatch = 100
-	// SweepBudget bounds one sweep's run (the timer fires again later).
+	// SweepConcurrency bounds the deliveries one sweep has in flight.
+	SweepConcurrency = 8
+	// SweepBudget bounds one sweep's run (the timer fires again later;
+	// the schedule's default is once a minute).
 	SweepBudget = 50 * time.Second
+	// idempotencyPurgeBatch bounds the expired idempotency keys one sweep
+	// deletes (expired keys are ignored meanwhile).
+	idempotencyPurgeBatch = 1000
 	// DefaultAuditRetryDelay is the wait before an event's second attempt;
 	// each later wait doubles, up to retryMax.
 	DefaultAuditRetryDelay = 30 * time.Second
@@ -90,53 +100,115 @@ func (f *Failure) permanent() bool {
 // SweepResult counts one sweep's outcomes.
 type SweepResult struct {
 	Delivered, Retrying, DeadLettered int
+	// Pages is how many reads of the outbox found events to deliver.
+	Pages int
+	// Left is how many events were still due when the sweep ended: 0
+	// when it emptied the outbox, else what the budget left for the next
+	// run (up to store.MaxCountDue).
+	Left int
+	// Purged is how many expired idempotency keys it deleted.
+	Purged int
 }
 
-// Sweep redelivers up to SweepBatch due events, the longest-due first. The
-// timer-triggered function runs it; it is safe to run on several instances
-// at once (a delivery twice is one audit entry). Outcomes are recorded even
-// when the budget ends mid-way; ending the budget is no error.
+// Sweep redelivers due events, the longest-due first, page after page
+// (SweepBatch events each, SweepConcurrency deliveries in flight) until no
+// due event is left or its budget (SweepBudget) is spent; then it purges
+// expired idempotency keys. The timer-triggered function runs it; it is
+// safe to run on several instances at once (a delivery twice is one audit
+// entry). Outcomes are recorded even when the budget ends mid-way; ending
+// the budget is no error.
 func (a *App) Sweep(ctx context.Context) (SweepResult, error) {
-	ctx, cancel := context.WithTimeout(ctx, SweepBudget)
+	ctx, cancel := context.WithTimeout(ctx, a.cfg.SweepBudget)
 	defer cancel()
 	var res SweepResult
-	due, err := a.store.DueEvents(ctx, a.now(), SweepBatch)
-	if err != nil {
-		if ctx.Err() != nil {
-			return res, nil
+	tried := map[string]bool{} // events this sweep settled: not again in this run
+	emptied := false
+	for ctx.Err() == nil {
+		due, err := a.store.DueEvents(ctx, a.now(), SweepBatch)
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			return res, fmt.Errorf("sweep: %w", err)
 		}
-		return res, fmt.Errorf("sweep: %w", err)
+		var fresh []store.OutboxEvent
+		for _, ev := range due {
+			if !tried[ev.TenantID+"\x00"+ev.EventID] {
+				fresh = append(fresh, ev)
+			}
+		}
+		if len(fresh) == 0 {
+			// Nothing due, or only events whose outcome could not be
+			// recorded (they stay due for the next run).
+			emptied = len(due) == 0
+			break
+		}
+		res.Pages++
+		a.deliverPage(ctx, fresh, &res)
+		for _, ev := range fresh {
+			tried[ev.TenantID+"\x00"+ev.EventID] = true
+		}
 	}
-	for _, ev := range due {
+	// What is left, and the housekeeping, get a short time of their own.
+	after, acancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer acancel()
+	if !emptied {
+		if n, err := a.store.CountDue(after, a.now()); err == nil {
+			res.Left = n
+		} else {
+			a.log.Warn("audit sweep: could not count the events left", "error", err.Error())
+		}
+	}
+	if n, err := a.store.PurgeIdempotencyKeys(after, a.now(), idempotencyPurgeBatch); err == nil {
+		res.Purged = n
+	} else {
+		a.log.Warn("audit sweep: could not purge expired idempotency keys", "error", err.Error())
+	}
+	return res, nil
+}
+
+// deliverPage delivers a page of events, SweepConcurrency at a time, and
+// records each outcome (even once ctx has ended). An event not started
+// before ctx ends stays due.
+func (a *App) deliverPage(ctx context.Context, evs []store.OutboxEvent, res *SweepResult) {
+	var mu sync.Mutex
+	var g errgroup.Group
+	g.SetLimit(SweepConcurrency)
+	for _, ev := range evs {
 		if ctx.Err() != nil {
 			break // the rest stay due for the next run
 		}
-		dctx, dcancel := context.WithTimeout(ctx, deliveryTimeout)
-		f := a.deliverAudit(dctx, ev)
-		dcancel()
-		sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		state := a.settle(sctx, ev, f)
-		scancel()
-		switch state {
-		case delivered:
-			res.Delivered++
-		case store.OutboxDead:
-			res.DeadLettered++
-		default:
-			res.Retrying++
-		}
+		g.Go(func() error {
+			dctx, dcancel := context.WithTimeout(ctx, deliveryTimeout)
+			f := a.deliverAudit(dctx, ev)
+			dcancel()
+			sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			state := a.settle(sctx, ev, f)
+			scancel()
+			mu.Lock()
+			defer mu.Unlock()
+			switch state {
+			case delivered:
+				res.Delivered++
+			case store.OutboxDead:
+				res.DeadLettered++
+			default:
+				res.Retrying++
+			}
+			return nil
+		})
 	}
-	return res, nil
+	_ = g.Wait()
 }
 
 // sweepHandler is the timer-triggered function's handler.
 func (a *App) sweepHandler() http.Handler {
 	return funcapp.Timer("timer", func(ctx context.Context, info funcapp.TimerInfo) ([]string, error) {
 		res, err := a.Sweep(ctx)
-		logs := []string{fmt.Sprintf("audit sweep: %d delivered, %d retrying, %d dead-lettered (%d since start; past due: %v)",
-			res.Delivered, res.Retrying, res.DeadLettered, a.DeadLettered(), info.IsPastDue)}
+		logs := []string{fmt.Sprintf("audit sweep: %d delivered, %d retrying, %d dead-lettered, %d left due, in %d pages; %d expired idempotency keys purged (%d dead-lettered since start; past due: %v)",
+			res.Delivered, res.Retrying, res.DeadLettered, res.Left, res.Pages, res.Purged, a.DeadLettered(), info.IsPastDue)}
 		a.log.Info("audit sweep", "delivered", res.Delivered, "retrying", res.Retrying, "dead_lettered", res.DeadLettered,
-			"dead_lettered_since_start", a.DeadLettered())
+			"left", res.Left, "pages", res.Pages, "idempotency_keys_purged", res.Purged, "dead_lettered_since_start", a.DeadLettered())
 		return logs, err
 	})
 }

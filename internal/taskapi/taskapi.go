@@ -13,7 +13,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/handoff-dev/handoff/handler/downstream"
 	"github.com/handoff-dev/handoff/handler/entraauth"
@@ -48,6 +47,7 @@ type Config struct {
 	DownstreamTimeout time.Duration
 	AuditRetryDelay   time.Duration // before an undelivered audit event's second attempt
 	AuditMaxAttempts  int           // before an event that keeps failing is dead-lettered
+	SweepBudget       time.Duration // bounds one sweep's run; 0 means SweepBudget
 	OBOCacheSize      int
 	MaxTenantClients  int
 	DataDir           string
@@ -98,6 +98,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 // with them until the Audit Service has them.
 type Store interface {
 	store.Tasks
+	store.IdempotentTasks
 	store.Outbox
 }
 
@@ -124,6 +125,9 @@ func New(ctx context.Context, cfg Config, st Store, tokens *downstream.Client, l
 	}
 	if cfg.AuditMaxAttempts <= 0 {
 		cfg.AuditMaxAttempts = DefaultAuditMaxAttempts
+	}
+	if cfg.SweepBudget <= 0 {
+		cfg.SweepBudget = SweepBudget
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = downstream.NewHTTPClient()
@@ -155,11 +159,17 @@ func New(ctx context.Context, cfg Config, st Store, tokens *downstream.Client, l
 const SweepFunction = "sweep"
 
 // Handler serves the HTTP routes and the timer-triggered sweep.
+// (No ServeMux in front of the router: it would redirect paths it finds
+// unclean, such as /api/tasks//, which the host answers 404.)
 func (a *App) Handler() http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("/"+SweepFunction, a.sweepHandler())
-	mux.Handle("/", a.router)
-	return mux
+	sweep := a.sweepHandler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/"+SweepFunction {
+			sweep.ServeHTTP(w, r)
+			return
+		}
+		a.router.ServeHTTP(w, r)
+	})
 }
 
 // DeadLettered counts the events this process moved to the dead-letter state.
@@ -189,41 +199,50 @@ type updateRequest struct {
 	Completed *bool   `json:"completed"`
 }
 
-func validTitle(w http.ResponseWriter, title string) bool {
-	if n := utf8.RuneCountInString(strings.TrimSpace(title)); n < 1 || n > store.MaxTitleLength {
-		problem.Error(w, http.StatusBadRequest, "title must be 1 to 200 characters")
-		return false
-	}
-	return true
-}
-
 func (a *App) create(w http.ResponseWriter, r *http.Request) {
 	id, _ := entraauth.FromContext(r.Context())
-	var req createRequest
-	if !web.DecodeJSON(w, r, &req) || !validTitle(w, req.Title) {
+	key, ok := idempotencyKey(w, r)
+	if !ok {
 		return
 	}
-	if utf8.RuneCountInString(req.Description) > store.MaxDescriptionLength {
-		problem.Error(w, http.StatusBadRequest, "description must be at most 2000 characters")
+	var req createRequest
+	if !web.DecodeJSON(w, r, &req) || !validTitle(w, req.Title) || !validDescription(w, req.Description) {
 		return
 	}
 	ev := a.event(id, "task.created")
-	t, err := a.store.CreateTask(r.Context(), store.Task{
+	task := store.Task{
 		TenantID: id.TenantID, Title: strings.TrimSpace(req.Title), Description: req.Description,
 		CreatedBy: id.ObjectID, CreatedByName: id.Name,
-	}, &ev)
+	}
+	var (
+		t     store.Task
+		prior *store.IdempotencyRecord
+		err   error
+	)
+	if key == "" {
+		t, err = a.store.CreateTask(r.Context(), task, &ev)
+	} else {
+		t, prior, err = a.store.CreateTaskOnce(r.Context(), task, &ev,
+			store.Idempotency{Key: key, UserID: id.ObjectID, RequestHash: requestHash(req), Now: a.now()})
+	}
 	if err != nil {
-		a.log.Error("task: create failed", "tenant", id.TenantID, "error", err.Error())
+		web.LogFailure(a.log, r, "task: create failed", err, "tenant", id.TenantID)
 		web.StoreError(w, err)
+		return
+	}
+	if prior != nil {
+		a.replay(w, r, prior, requestHash(req))
 		return
 	}
 	ev.ResourceID = t.ID
 	resp := taskResponse{Task: t}
 	resp.NotificationStatus, resp.NotificationFailure, resp.AuditStatus, resp.AuditFailure =
 		a.sideEffects(r.Context(), id, "task_created", ev, t, true)
-	w.Header().Set("ETag", t.ETag)
-	w.Header().Set("Location", "/api/tasks/"+t.ID)
-	web.WriteJSON(w, http.StatusCreated, resp)
+	body := encodeResponse(resp)
+	if key != "" {
+		a.recordResponse(r.Context(), id.TenantID, id.ObjectID, key, t.ID, http.StatusCreated, body)
+	}
+	writeCreated(w, http.StatusCreated, t, body)
 }
 
 // event is a fresh audit event for a change by id, to be written with it.
@@ -251,9 +270,13 @@ func (a *App) update(w http.ResponseWriter, r *http.Request) {
 		trimmed := strings.TrimSpace(*req.Title)
 		req.Title = &trimmed
 	}
+	match, ok := a.ifMatchOrAnswer(w, r, id.TenantID, r.PathValue("id"))
+	if !ok {
+		return
+	}
 	ev := a.event(id, "task.updated")
 	ev.ResourceID = r.PathValue("id")
-	t, err := a.store.UpdateTask(r.Context(), id.TenantID, r.PathValue("id"), ifMatch(r), store.TaskPatch{Title: req.Title, Completed: req.Completed}, &ev)
+	t, err := a.store.UpdateTask(r.Context(), id.TenantID, r.PathValue("id"), match, store.TaskPatch{Title: req.Title, Completed: req.Completed}, &ev)
 	if err != nil {
 		web.StoreError(w, err)
 		return
@@ -267,9 +290,13 @@ func (a *App) update(w http.ResponseWriter, r *http.Request) {
 func (a *App) delete(w http.ResponseWriter, r *http.Request) {
 	id, _ := entraauth.FromContext(r.Context())
 	taskID := r.PathValue("id")
+	match, ok := a.ifMatchOrAnswer(w, r, id.TenantID, taskID)
+	if !ok {
+		return
+	}
 	ev := a.event(id, "task.deleted")
 	ev.ResourceID = taskID
-	if err := a.store.DeleteTask(r.Context(), id.TenantID, taskID, ifMatch(r), &ev); err != nil {
+	if err := a.store.DeleteTask(r.Context(), id.TenantID, taskID, match, &ev); err != nil {
 		web.StoreError(w, err)
 		return
 	}
@@ -313,13 +340,4 @@ func (a *App) me(w http.ResponseWriter, r *http.Request) {
 		"oid": id.ObjectID, "tid": id.TenantID, "name": id.Name, "preferred_username": id.PreferredUsername,
 		"roles": roles, "scopes": scopes, "client_app_id": id.CallerAppID,
 	})
-}
-
-// ifMatch is the If-Match header; "*" (any current version) means no condition.
-func ifMatch(r *http.Request) string {
-	v := strings.TrimSpace(r.Header.Get("If-Match"))
-	if v == "*" {
-		return ""
-	}
-	return v
 }

@@ -43,23 +43,52 @@ export class ApiError extends Error {
   }
 }
 
+/** Transient answers a request that is safe to repeat is retried on: the
+ * host answers 502 while the handler restarts, 503 while storage is down,
+ * 409 while the same create is still in flight. */
+const TRANSIENT = new Set([409, 502, 503, 504]);
+/** Attempts of a request safe to repeat (an Idempotency-Key makes a create one). */
+const MAX_ATTEMPTS = 3;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
 async function call<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ data: T; etag: string | null }> {
+  // Every attempt sends the same headers: a create's retries repeat its
+  // Idempotency-Key, so the Task API creates the task once.
+  const repeatable = method === "GET" || "Idempotency-Key" in headers;
   let retried = false;
-  for (;;) {
+  for (let attempt = 1; ; attempt++) {
     const token = await taskApiToken(retried);
-    const res = await fetch(config.taskApi + path, {
-      method,
-      headers: {
-        Authorization: `Bearer ${token}`,
-        ...(body !== undefined ? { "Content-Type": "application/json" } : {}),
-        ...headers,
-      },
-      body: body !== undefined ? JSON.stringify(body) : undefined,
-    });
+    let res: Response;
+    try {
+      res = await fetch(config.taskApi + path, {
+        method,
+        headers: {
+          Authorization: `Bearer ${token}`,
+          ...(body !== undefined ? { "Content-Type": "application/json" } : {}),
+          ...headers,
+        },
+        body: body !== undefined ? JSON.stringify(body) : undefined,
+      });
+    } catch (e) {
+      // No answer (network, the host restarting): it may or may not have run.
+      if (repeatable && attempt < MAX_ATTEMPTS) {
+        await sleep(1000 * attempt);
+        continue;
+      }
+      throw e;
+    }
     if (res.status === 401 && !retried) {
       // Expired or revoked: refresh once (a new token from the refresh
       // token, or a redirect to Entra when that needs the user).
       retried = true;
+      continue;
+    }
+    if (repeatable && TRANSIENT.has(res.status) && attempt < MAX_ATTEMPTS) {
+      const after = Number(res.headers.get("Retry-After"));
+      await sleep(after > 0 && after <= 10 ? after * 1000 : 1000 * attempt);
       continue;
     }
     if (!res.ok) {
@@ -81,7 +110,9 @@ export const api = {
   me: () => call<Me>("GET", "/api/me").then((r) => r.data),
   list: () => call<{ items: Task[]; next?: string }>("GET", "/api/tasks").then((r) => r.data.items),
   get: (id: string) => call<Task>("GET", `/api/tasks/${encodeURIComponent(id)}`),
-  create: (title: string, description: string) => call<Task>("POST", "/api/tasks", { title, description }),
+  /** key is the create's Idempotency-Key: fresh per task, the same when the same create is sent again. */
+  create: (title: string, description: string, key: string) =>
+    call<Task>("POST", "/api/tasks", { title, description }, { "Idempotency-Key": key }),
   complete: (id: string, etag: string) =>
     call<Task>("PATCH", `/api/tasks/${encodeURIComponent(id)}`, { completed: true }, { "If-Match": etag }),
   remove: (id: string, etag: string) =>

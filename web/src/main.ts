@@ -187,10 +187,19 @@ async function etagOf(id: string): Promise<string> {
   return etag;
 }
 
+/** The create not yet answered: submitting the same title and description
+ * again (after an error) reuses its Idempotency-Key, so the Task API creates
+ * the task at most once; anything else is a new create with a new key. */
+let pendingCreate: { title: string; description: string; key: string } | null = null;
+
 async function create(title: string, description: string): Promise<boolean> {
   clearError();
+  if (!pendingCreate || pendingCreate.title !== title || pendingCreate.description !== description) {
+    pendingCreate = { title, description, key: crypto.randomUUID() };
+  }
   try {
-    const { data, etag } = await api.create(title, description);
+    const { data, etag } = await api.create(title, description, pendingCreate.key);
+    pendingCreate = null;
     if (etag) etags.set(data.id, etag);
     rememberCreated(data);
     await refreshTasks();

@@ -143,6 +143,36 @@ await scenario("alice (Admin) creates a task: Notify sent, Audit logged; complet
   await page.screenshot({ path: join(SHOTS, "dashboard.png"), fullPage: true });
 });
 
+await scenario("a create whose answer is lost (502) is sent again with the same Idempotency-Key: one task", async (page) => {
+  await signIn(page, "alice@home.handoff.test");
+  const keys = [];
+  let lost = false;
+  await page.route(/\/api\/tasks$/, async (route) => {
+    const req = route.request();
+    if (req.method() !== "POST") return route.continue();
+    keys.push(req.headers()["idempotency-key"]);
+    if (lost) return route.continue();
+    lost = true;
+    // The create reaches the Task API; its answer is lost, and the host answers 502.
+    const real = await route.fetch();
+    assert.equal(real.status(), 201, "the first attempt created the task");
+    await route.fulfill({
+      status: 502, contentType: "application/problem+json",
+      headers: { "Access-Control-Allow-Origin": new URL(SPA).origin },
+      body: JSON.stringify({ status: 502, title: "Bad Gateway", detail: "the task handler did not answer" }),
+    });
+  });
+  const title = `Answer lost ${run}`;
+  await createTask(page, title);
+  assert.equal(keys.length, 2, "one retry");
+  assert.match(keys[0], /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/, "a random UUID");
+  assert.equal(keys[1], keys[0], "the retry repeats the key");
+  assert.equal(await taskRow(page, title).count(), 1, "one task");
+  await createTask(page, `Another ${run}`);
+  assert.equal(keys.length, 3);
+  assert.notEqual(keys[2], keys[0], "a new create has a new key");
+});
+
 await scenario("carol (Reader) sees the tasks, no create control; a forged create shows the 403 message", async (page) => {
   await page.context().addInitScript(() => localStorage.setItem("handoffDebug", "1"));
   await signIn(page, "carol@home.handoff.test");

@@ -63,6 +63,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Outbox/Validation", testOutboxValidation},
 		{"Outbox/Paging", testOutboxPaging},
 	}
+	tests = append(tests, idempotencyTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

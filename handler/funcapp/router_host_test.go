@@ -1,0 +1,103 @@
+package funcapp_test
+
+import (
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/handoff-dev/handoff/handler/funcapp"
+	"github.com/handoff-dev/handoff/internal/devstack"
+)
+
+// TestRouterMatchesAsTheHost: for every path and method, the Router
+// answers as the host simulator routes (internal/devstack's rules, those of
+// the Functions host): what the host forwards the Router serves, with the
+// parameter as sent; what the host answers 404 or 405 itself the Router
+// would too. The routes are the Task API's function.json files.
+func TestRouterMatchesAsTheHost(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The handler is never started: the host answers 502 for what it would
+	// forward, and 404 or 405 for what it would not.
+	host, err := devstack.NewHost(devstack.HostConfig{
+		Name: "task", Command: "never-started", AppDir: "../../functions/task", HostJSON: "../../host.json",
+		Listener: l, Env: map[string]string{"AUDIT_SWEEP_SCHEDULE": "0 */5 * * * *"}, TimersManual: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = host.Close() })
+
+	rt := funcapp.NewRouter()
+	var served struct{ pattern, id string }
+	for _, route := range host.Routes() {
+		for _, m := range route.Methods {
+			rt.Handle(m, route.Template, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				served.pattern, served.id = r.Pattern, r.PathValue("id")
+			}))
+		}
+	}
+	for _, c := range []struct {
+		method, path string
+		pattern, id  string // what the Router serves ("" for none)
+	}{
+		{"GET", "/api/tasks", "GET /api/tasks", ""},
+		{"POST", "/api/tasks", "POST /api/tasks", ""},
+		{"GET", "/API/TASKS", "GET /api/tasks", ""},
+		{"POST", "/Api/Tasks/", "POST /api/tasks", ""},
+		{"GET", "/api/tasks//", "", ""},
+		{"GET", "//api/tasks", "", ""},
+		{"GET", "/api//tasks", "", ""},
+		{"GET", "/api/tasks/abc", "GET /api/tasks/{id}", "abc"},
+		{"PATCH", "/API/Tasks/AbC/", "PATCH /api/tasks/{id}", "AbC"},
+		{"DELETE", "/api/TASKS/0f0f", "DELETE /api/tasks/{id}", "0f0f"},
+		{"GET", "/api/tasks/a%20b", "GET /api/tasks/{id}", "a b"},
+		{"GET", "/api/tasks/a%2Fb", "", ""},
+		{"GET", "/api/tasks/a/b", "", ""},
+		{"PUT", "/api/tasks", "", ""},
+		{"PUT", "/API/TASKS/x", "", ""},
+		{"POST", "/api/me", "", ""},
+		{"GET", "/api/ME", "GET /api/me", ""},
+		{"GET", "/api/outbox/", "GET /api/outbox", ""},
+		{"GET", "/api", "", ""},
+		{"GET", "/tasks", "", ""},
+		{"POST", "/sweep", "", ""},
+		{"GET", "/api/tasksx", "", ""},
+	} {
+		hostRec := httptest.NewRecorder()
+		host.ServeHTTP(hostRec, httptest.NewRequest(c.method, "http://localhost"+c.path, nil))
+		forwarded := hostRec.Code == http.StatusBadGateway
+		if forwarded != (c.pattern != "") {
+			t.Errorf("%s %s: the host answers %d; the table says served %q", c.method, c.path, hostRec.Code, c.pattern)
+			continue
+		}
+		served.pattern, served.id = "", ""
+		rec := httptest.NewRecorder()
+		rt.ServeHTTP(rec, httptest.NewRequest(c.method, "http://localhost"+c.path, nil))
+		if served.pattern != c.pattern || served.id != c.id {
+			t.Errorf("%s %s: the Router served %q (id %q), want %q (id %q)", c.method, c.path, served.pattern, served.id, c.pattern, c.id)
+		}
+		if !forwarded && rec.Code != hostRec.Code {
+			t.Errorf("%s %s: the Router answers %d, the host %d", c.method, c.path, rec.Code, hostRec.Code)
+		}
+	}
+}
+
+// TestCORSAllowsIdempotencyKey: a SPA's create sends Idempotency-Key, so
+// the preflight grants it.
+func TestCORSAllowsIdempotencyKey(t *testing.T) {
+	h := funcapp.Wrap(funcapp.NewRouter(), funcapp.Config{AllowedOrigins: []string{"http://localhost:3000"}})
+	r := httptest.NewRequest("OPTIONS", "/api/tasks", nil)
+	r.Header.Set("Origin", "http://localhost:3000")
+	r.Header.Set("Access-Control-Request-Method", "POST")
+	r.Header.Set("Access-Control-Request-Headers", "authorization, content-type, idempotency-key")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, r)
+	if rec.Code != http.StatusNoContent || !strings.Contains(rec.Header().Get("Access-Control-Allow-Headers"), "Idempotency-Key") {
+		t.Errorf("preflight: %d, Access-Control-Allow-Headers %q", rec.Code, rec.Header().Get("Access-Control-Allow-Headers"))
+	}
+}

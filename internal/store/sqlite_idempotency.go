@@ -1,0 +1,135 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+)
+
+var _ IdempotentTasks = (*SQLite)(nil)
+
+// CreateTaskOnce creates t unless the key is held: one transaction reads
+// the key and writes the task, its event and the key's record (replacing
+// an expired one), so two creates with one key never both write.
+func (s *SQLite) CreateTaskOnce(ctx context.Context, t Task, ev *OutboxEvent, idem Idempotency) (Task, *IdempotencyRecord, error) {
+	t, err := normTask(t)
+	if err != nil {
+		return Task{}, nil, err
+	}
+	e, err := normEvent(ev, t.TenantID, t.ID)
+	if err != nil {
+		return Task{}, nil, err
+	}
+	rec, err := normIdempotency(idem, t)
+	if err != nil {
+		return Task{}, nil, err
+	}
+	snapshot, err := encodeTask(t)
+	if err != nil {
+		return Task{}, nil, err
+	}
+	var prior *IdempotencyRecord
+	err = s.inTx(ctx, "create task", func(tx *sql.Tx) error {
+		held, err := scanIdempotency(tx.QueryRowContext(ctx, `SELECT `+idempotencyColumns+` FROM idempotency
+			WHERE tenant_id = ? AND user_id = ? AND key = ?`, rec.TenantID, rec.UserID, rec.Key))
+		switch {
+		case err == nil && held.ExpiresAt.After(rec.CreatedAt):
+			prior = &held
+			return nil // nothing written
+		case err == nil: // expired: the key is free again
+			if _, err := tx.ExecContext(ctx, `DELETE FROM idempotency WHERE tenant_id = ? AND user_id = ? AND key = ?`,
+				rec.TenantID, rec.UserID, rec.Key); err != nil {
+				return err
+			}
+		case !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO tasks (`+taskColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			t.TenantID, t.ID, t.Title, t.Description, boolInt(t.Completed),
+			t.CreatedBy, t.CreatedByName, micros(t.CreatedAt), micros(t.UpdatedAt), t.ETag); err != nil {
+			return err
+		}
+		if err := insertEvent(ctx, tx, e); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO idempotency (`+idempotencyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, x'')`,
+			rec.TenantID, rec.UserID, rec.Key, rec.RequestHash, t.ID, snapshot, micros(rec.CreatedAt), micros(rec.ExpiresAt))
+		return err
+	})
+	if err != nil {
+		return Task{}, nil, err
+	}
+	if prior != nil {
+		return Task{}, prior, nil
+	}
+	return t, nil, nil
+}
+
+const idempotencyColumns = `tenant_id, user_id, key, request_hash, task_id, task, created_at, expires_at, status, body`
+
+func scanIdempotency(r rowScanner) (IdempotencyRecord, error) {
+	var (
+		rec              IdempotencyRecord
+		taskID, snapshot string
+		created, expires int64
+	)
+	if err := r.Scan(&rec.TenantID, &rec.UserID, &rec.Key, &rec.RequestHash, &taskID, &snapshot,
+		&created, &expires, &rec.Status, &rec.Body); err != nil {
+		return IdempotencyRecord{}, err
+	}
+	task, err := decodeTask(snapshot)
+	if err != nil {
+		return IdempotencyRecord{}, err
+	}
+	rec.Task, rec.CreatedAt, rec.ExpiresAt = task, fromMicros(created), fromMicros(expires)
+	if rec.Status == 0 {
+		rec.Body = nil
+	}
+	return rec, nil
+}
+
+// RecordIdempotentResponse stores the response of the key's create, once.
+func (s *SQLite) RecordIdempotentResponse(ctx context.Context, tenantID, userID, key, taskID string, status int, body []byte) error {
+	if err := checkResponse(status, body); err != nil {
+		return err
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE idempotency SET status = ?, body = ?
+		WHERE tenant_id = ? AND user_id = ? AND key = ? AND task_id = ? AND status = 0`,
+		status, append([]byte{}, body...), tenantID, userID, key, taskID)
+	if err != nil {
+		return sqliteErr("record idempotent response", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return sqliteErr("record idempotent response", err)
+	} else if n == 1 {
+		return nil
+	}
+	var one int
+	err = s.db.QueryRowContext(ctx, `SELECT 1 FROM idempotency WHERE tenant_id = ? AND user_id = ? AND key = ? AND task_id = ?`,
+		tenantID, userID, key, taskID).Scan(&one)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return ErrNotFound
+	case err != nil:
+		return sqliteErr("record idempotent response", err)
+	}
+	return nil // recorded before: kept
+}
+
+// PurgeIdempotencyKeys deletes up to limit records expired at now.
+func (s *SQLite) PurgeIdempotencyKeys(ctx context.Context, now time.Time, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, invalidf("purge limit %d is not positive", limit)
+	}
+	res, err := s.db.ExecContext(ctx, `DELETE FROM idempotency WHERE rowid IN
+		(SELECT rowid FROM idempotency WHERE expires_at <= ? LIMIT ?)`, micros(normTime(now)), limit)
+	if err != nil {
+		return 0, sqliteErr("purge idempotency keys", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, sqliteErr("purge idempotency keys", err)
+	}
+	return int(n), nil
+}
