@@ -45,7 +45,9 @@ func (s staticCredential) current(context.Context) (confidential.Credential, str
 func (staticCredential) refused()       {}
 func (s staticCredential) kind() string { return s.name }
 
-// ClientSecret is a fixed client secret (AZURE_API_CLIENT_SECRET).
+// ClientSecret is a fixed client secret. Prefer [FederatedManagedIdentity]
+// in Azure, or [RotatingSecret] from Key Vault: a secret in a setting is
+// rotated only by a redeployment.
 func ClientSecret(secret string) (Credential, error) {
 	if secret == "" {
 		return nil, errors.New("downstream: empty client secret")

@@ -113,10 +113,10 @@ func (e *transientError) Unwrap() []error {
 // credentialFixes name the fix for each AADSTS code that means the app's
 // own credential is wrong.
 var credentialFixes = map[int]string{
-	7000215: "the client secret is wrong: use the secret's Value (not its Secret ID), from AZURE_API_CLIENT_SECRET or the Key Vault secret",
+	7000215: "the client secret is wrong: use the secret's Value (not its Secret ID), wherever the app reads it (a setting, the Key Vault secret)",
 	7000222: "the client secret has expired: create a new one and store it where the app reads it (Key Vault), or move to the managed identity credential",
 	7000218: "no credential was sent: configure a client secret, a certificate, or the managed identity federated credential",
-	700016:  "the app id is not registered in this tenant: check AZURE_API_CLIENT_ID and the tenant, or have an admin of the tenant consent to the app",
+	700016:  "the app id is not registered in this tenant: check the client id the app is configured with (Config.ClientID) and the tenant, or have an admin of the tenant consent to the app",
 	700027:  "the certificate is not registered on the app: upload its public key to the app registration",
 	700024:  "the client assertion is malformed or expired: check the clock and the certificate",
 	700211:  "the federated credential's issuer does not match the managed identity's token issuer",

@@ -8,7 +8,7 @@ import (
 	"github.com/handoff-dev/handoff/handler/entraauth"
 )
 
-// A Task API endpoint for users with the access_as_user scope and the Admin
+// An endpoint for users with the access_as_user scope and the Admin
 // or Editor role, from two tenants.
 func ExampleValidator_Protect() {
 	v, err := entraauth.New(context.Background(), entraauth.AuthorityFromEnv(), entraauth.Config{
@@ -23,7 +23,7 @@ func ExampleValidator_Protect() {
 		fmt.Fprintf(w, "hello %s of tenant %s", id.Name, id.TenantID)
 	})
 	mux := http.NewServeMux()
-	mux.Handle("POST /api/tasks", v.Protect(create,
+	mux.Handle("POST /api/orders", v.Protect(create,
 		entraauth.Scopes("access_as_user"),
 		entraauth.UserRoles("Admin", "Editor")))
 }
@@ -35,7 +35,7 @@ func ExampleAppPermissions() {
 		TenantIDs: []string{"10000000-0000-4000-8000-000000000001"},
 	})
 	var record http.Handler = http.NotFoundHandler()
-	http.Handle("POST /api/audit", v.Protect(record,
+	http.Handle("POST /api/records", v.Protect(record,
 		entraauth.AppPermissions("AuditLog.Write"),
 		entraauth.CallerApps("a0000000-0000-4000-8000-000000000001")))
 }

@@ -14,7 +14,7 @@ import (
 )
 
 // Route is one method and path pattern a handler serves, as function.json
-// declares it (pattern in net/http's syntax, e.g. /api/tasks/{id}).
+// declares it (pattern in net/http's syntax, e.g. /api/orders/{id}).
 type Route struct {
 	Method  string
 	Pattern string

@@ -45,5 +45,10 @@ func run(log *slog.Logger, build Build) error {
 		defer closer.Close()
 	}
 	server.Logger = log
+	// Locally (ALLOWED_ORIGINS set) the SPA calls the Task API, whose
+	// routes take PATCH and DELETE, conditional writes and Location answers.
+	server.CORSMethods = []string{"GET", "POST", "PATCH", "DELETE", "OPTIONS"}
+	server.CORSHeaders = []string{"Authorization", "Content-Type", "If-Match"}
+	server.CORSExposedHeaders = []string{"ETag", "WWW-Authenticate", "Location"}
 	return funcapp.Serve(ctx, server, h)
 }
