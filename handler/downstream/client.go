@@ -29,6 +29,7 @@ import (
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 
 	"github.com/handoff-dev/handoff/handler/entraauth"
+	"github.com/handoff-dev/handoff/handler/internal/flight"
 )
 
 // Defaults and bounds.
@@ -113,7 +114,7 @@ type Client struct {
 
 	obo      *lru[Token]
 	oboHits  atomic.Int64
-	inflight singleflight
+	inflight flight.Group[Token] // concurrent acquisitions of one key share one request
 
 	gateMu sync.Mutex
 	gates  *lru[*refreshGate] // by token kind and tenant
@@ -161,12 +162,18 @@ func New(cfg Config) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Client{
+	c := &Client{
 		cfg: cfg, authority: u.String(), discovery: microsoftHosts[strings.ToLower(u.Hostname())], log: log,
 		obo: newLRU[Token](cfg.OBOCacheSize), tenants: newLRU[*confidential.Client](cfg.MaxTenants),
 		gates: newLRU[*refreshGate](2 * (cfg.MaxTenants + 1)),
-	}, nil
+	}
+	c.inflight.Timeout = flightTimeout
+	return c, nil
 }
+
+// flightTimeout bounds a shared acquisition, retries included: it runs
+// under its own deadline, not the first caller's.
+const flightTimeout = 30 * time.Second
 
 // microsoftHosts are the public and sovereign clouds' authorities, where
 // MSAL's instance discovery applies. Elsewhere (the emulator) it is off.
@@ -197,7 +204,7 @@ func (c *Client) OnBehalfOf(ctx context.Context, user *entraauth.Identity, scope
 		c.oboHits.Add(1)
 		return tok, nil
 	}
-	return c.inflight.do(ctx, key, func(ctx context.Context) (Token, error) {
+	return c.inflight.Do(ctx, key, func(ctx context.Context) (Token, error) {
 		tok, err := c.acquire(ctx, scopes, func(ctx context.Context) (confidential.AuthResult, error) {
 			cc, err := c.tenantClient(ctx, user.TenantID)
 			if err != nil {
@@ -222,7 +229,7 @@ func (c *Client) AppToken(ctx context.Context, scopes ...string) (Token, error) 
 		return Token{}, errors.New("downstream: no scopes")
 	}
 	// Concurrent first calls share one request; after it MSAL's cache answers.
-	return c.inflight.do(ctx, "app "+strings.Join(sortedCopy(scopes), " "), func(ctx context.Context) (Token, error) {
+	return c.inflight.Do(ctx, "app "+strings.Join(sortedCopy(scopes), " "), func(ctx context.Context) (Token, error) {
 		return c.acquire(ctx, scopes, func(ctx context.Context) (confidential.AuthResult, error) {
 			cc, err := c.appClient(ctx)
 			if err != nil {
@@ -410,54 +417,4 @@ func sortedCopy(s []string) []string {
 	c := slices.Clone(s)
 	slices.Sort(c)
 	return c
-}
-
-// singleflight makes concurrent acquisitions of one key share one request.
-// The request runs under its own deadline (flightTimeout), not the first
-// caller's; every caller waits at most until its own ctx ends.
-type singleflight struct {
-	mu    sync.Mutex
-	calls map[string]*flight
-}
-
-type flight struct {
-	done chan struct{}
-	tok  Token
-	err  error
-}
-
-// flightTimeout bounds a shared acquisition, retries included.
-const flightTimeout = 30 * time.Second
-
-func (g *singleflight) do(ctx context.Context, key string, fn func(context.Context) (Token, error)) (Token, error) {
-	g.mu.Lock()
-	if g.calls == nil {
-		g.calls = map[string]*flight{}
-	}
-	f, ok := g.calls[key]
-	if !ok {
-		f = &flight{done: make(chan struct{})}
-		g.calls[key] = f
-		go func() {
-			defer func() {
-				if v := recover(); v != nil {
-					f.err = fmt.Errorf("downstream: token acquisition panicked: %v", v)
-				}
-				g.mu.Lock()
-				delete(g.calls, key)
-				g.mu.Unlock()
-				close(f.done)
-			}()
-			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flightTimeout)
-			defer cancel()
-			f.tok, f.err = fn(fctx)
-		}()
-	}
-	g.mu.Unlock()
-	select {
-	case <-f.done:
-		return f.tok, f.err
-	case <-ctx.Done():
-		return Token{}, ctx.Err()
-	}
 }

@@ -28,6 +28,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/handoff-dev/handoff/handler/internal/flight"
 )
 
 // DefaultAuthority is Entra ID's public cloud; AZURE_AUTHORITY_HOST overrides it
@@ -100,10 +102,12 @@ type Validator struct {
 	bgctx     context.Context
 	log       *slog.Logger
 
+	discovery flight.Group[*metadata]
+
 	mu          sync.Mutex
 	ready       *metadata
-	discovering chan struct{} // closed when the running discovery ends
-	lastTry     time.Time
+	discovering bool      // an attempt is under way: callers wait for it
+	lastTry     time.Time // when the last attempt began
 	lastError   error
 }
 
@@ -159,6 +163,7 @@ func New(ctx context.Context, authority string, cfg Config) (*Validator, error) 
 	if v.cfg.Now == nil {
 		v.cfg.Now = time.Now
 	}
+	v.discovery.Base, v.discovery.Timeout = ctx, discoveryTimeout
 	v.log = cfg.Logger
 	if v.log == nil {
 		v.log = slog.New(slog.DiscardHandler)
@@ -360,54 +365,54 @@ func decodeSegment(seg string, v any) error {
 // runs once for all concurrent callers, under its own deadline (a caller
 // hanging up cannot fail it for the others); each caller waits at most
 // until its own ctx ends. While the authority is unreachable, attempts are
-// spaced by retryInterval.
+// spaced by retryInterval, and callers in between fail at once.
 func (v *Validator) metadata(ctx context.Context) (*metadata, error) {
 	v.mu.Lock()
-	if v.ready != nil {
-		md := v.ready
-		v.mu.Unlock()
+	md, recent, err := v.ready, v.recentFailure(), v.lastError
+	v.mu.Unlock()
+	if md != nil {
 		return md, nil
 	}
-	wait := v.discovering
-	if wait == nil {
-		if !v.lastTry.IsZero() && v.cfg.Now().Sub(v.lastTry) < retryInterval {
-			err := v.lastError
-			v.mu.Unlock()
-			return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
-		}
-		v.lastTry = v.cfg.Now()
-		wait = make(chan struct{})
-		v.discovering = wait
-		go v.runDiscovery(wait)
+	if recent {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
-	v.mu.Unlock()
-	select {
-	case <-wait:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("%w: %v", ErrUnavailable, ctx.Err())
+	md, err = v.discovery.Do(ctx, "discovery", v.runDiscovery)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.ready == nil {
-		return nil, fmt.Errorf("%w: %v", ErrUnavailable, v.lastError)
-	}
-	return v.ready, nil
+	return md, nil
 }
 
-func (v *Validator) runDiscovery(done chan struct{}) {
-	ctx, cancel := context.WithTimeout(v.bgctx, discoveryTimeout)
-	defer cancel()
+// recentFailure: the last discovery failed within retryInterval, and none
+// is under way. Call with v.mu held.
+func (v *Validator) recentFailure() bool {
+	return !v.discovering && !v.lastTry.IsZero() && v.cfg.Now().Sub(v.lastTry) < retryInterval
+}
+
+// runDiscovery is one attempt, unless another has succeeded or failed too
+// recently meanwhile (a caller may reach the flight just after one ended).
+func (v *Validator) runDiscovery(ctx context.Context) (*metadata, error) {
+	v.mu.Lock()
+	if v.ready != nil || v.recentFailure() {
+		defer v.mu.Unlock()
+		if v.ready != nil {
+			return v.ready, nil
+		}
+		return nil, v.lastError
+	}
+	v.discovering, v.lastTry = true, v.cfg.Now()
+	v.mu.Unlock()
 	md, err := v.discover(ctx)
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	v.discovering = false
 	if err != nil {
 		v.lastError = err
 		v.log.Warn("entraauth: authority metadata unavailable", "authority", v.authority.String(), "error", err.Error())
-	} else {
-		v.ready = md
+		return nil, err
 	}
-	v.discovering = nil
-	close(done)
+	v.ready = md
+	return md, nil
 }
 
 func (v *Validator) discover(ctx context.Context) (*metadata, error) {
