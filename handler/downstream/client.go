@@ -182,35 +182,35 @@ var microsoftHosts = map[string]bool{
 	"login.chinacloudapi.cn": true, "login.partner.microsoftonline.cn": true,
 }
 
-// ErrNotDelegated: On-Behalf-Of needs a user's token, and was given none
-// (or an app-only one).
-var ErrNotDelegated = errors.New("downstream: On-Behalf-Of needs a user's delegated token")
+// ErrNotDelegated: On-Behalf-Of needs a user's token and tenant, and was
+// given none (or an app-only identity).
+var ErrNotDelegated = errors.New("downstream: On-Behalf-Of needs a user's delegated token and tenant")
 
-// OnBehalfOf exchanges the user's validated token for a token to a
-// downstream API with scopes (e.g. "{clientId}/.default"), at the user's own
-// tenant. Results are cached until five minutes before they expire; the
-// cache holds at most OBOCacheSize of them.
-func (c *Client) OnBehalfOf(ctx context.Context, user *entraauth.Identity, scopes ...string) (Token, error) {
-	if user == nil || user.AppOnly || user.Token == "" || !entraauth.IsGUID(user.TenantID) {
+// OnBehalfOf exchanges assertion, the access token a user's client sent
+// this API (the bearer token, already validated), for a token to a
+// downstream API with scopes (e.g. "{clientId}/.default"). tenantID is the
+// user's tenant (the token's tid): the exchange runs at that tenant's
+// authority, never at common. Results are cached until five minutes before
+// they expire; the cache holds at most OBOCacheSize of them.
+func (c *Client) OnBehalfOf(ctx context.Context, assertion, tenantID string, scopes ...string) (Token, error) {
+	if assertion == "" || !entraauth.IsGUID(tenantID) {
 		return Token{}, ErrNotDelegated
 	}
 	if len(scopes) == 0 {
 		return Token{}, errors.New("downstream: no scopes")
 	}
-	sum := sha256.Sum256([]byte(user.Token))
-	// The tenant leads the key, so a forced refresh can drop the tenant's results.
-	key := user.TenantID + " " + hex.EncodeToString(sum[:]) + " " + strings.Join(sortedCopy(scopes), " ")
+	key := oboKey(assertion, tenantID, scopes)
 	if tok, ok := c.obo.get(key, c.cfg.Now()); ok {
 		c.oboHits.Add(1)
 		return tok, nil
 	}
 	return c.inflight.Do(ctx, key, func(ctx context.Context) (Token, error) {
 		tok, err := c.acquire(ctx, scopes, func(ctx context.Context) (confidential.AuthResult, error) {
-			cc, err := c.tenantClient(ctx, user.TenantID)
+			cc, err := c.tenantClient(ctx, tenantID)
 			if err != nil {
 				return confidential.AuthResult{}, err
 			}
-			return cc.AcquireTokenOnBehalfOf(ctx, user.Token, scopes)
+			return cc.AcquireTokenOnBehalfOf(ctx, assertion, scopes)
 		})
 		if err != nil {
 			return Token{}, err
@@ -219,6 +219,23 @@ func (c *Client) OnBehalfOf(ctx context.Context, user *entraauth.Identity, scope
 		c.countMSALEntry()
 		return tok, nil
 	})
+}
+
+// OnBehalfOfUser is [Client.OnBehalfOf] for an identity
+// [entraauth.Validator] proved; an app-only identity is refused with
+// [ErrNotDelegated] before any request.
+func (c *Client) OnBehalfOfUser(ctx context.Context, user *entraauth.Identity, scopes ...string) (Token, error) {
+	if user == nil || user.AppOnly {
+		return Token{}, ErrNotDelegated
+	}
+	return c.OnBehalfOf(ctx, user.Token, user.TenantID, scopes...)
+}
+
+// oboKey keys the OBO cache by the token's hash, never the token. The
+// tenant leads the key, so a forced refresh can drop the tenant's results.
+func oboKey(assertion, tenantID string, scopes []string) string {
+	sum := sha256.Sum256([]byte(assertion))
+	return tenantID + " " + hex.EncodeToString(sum[:]) + " " + strings.Join(sortedCopy(scopes), " ")
 }
 
 // AppToken gets a token for the app itself (client credentials) at the home

@@ -138,7 +138,7 @@ func TestCredentialManagedIdentity(t *testing.T) {
 		t.Errorf("claims %v, uses %v", cl, shared.Stats().Credentials)
 	}
 	alice := e.user(t, entra.HomeTenantID, "alice@home.handoff.test")
-	if _, err := c.OnBehalfOf(context.Background(), alice, notificationScope); err != nil {
+	if _, err := c.OnBehalfOfUser(context.Background(), alice, notificationScope); err != nil {
 		t.Fatalf("OBO with the federated credential: %v", err)
 	}
 }
