@@ -30,6 +30,7 @@ import (
 
 	"github.com/handoff-dev/handoff/handler/entraauth"
 	"github.com/handoff-dev/handoff/handler/internal/flight"
+	"github.com/handoff-dev/handoff/handler/internal/guid"
 )
 
 // Defaults and bounds.
@@ -84,6 +85,8 @@ type Token struct {
 	ExpiresOn   time.Time
 }
 
+// String hides the access token: a Token printed or logged shows only its
+// expiry.
 func (t Token) String() string {
 	return "Token{expires " + t.ExpiresOn.UTC().Format(time.RFC3339) + "}"
 }
@@ -134,7 +137,7 @@ func New(cfg Config) (*Client, error) {
 	if err != nil || u.Scheme != "https" || u.Host == "" || u.Path != "" {
 		return nil, fmt.Errorf("downstream: authority %q must be https://host", cfg.Authority)
 	}
-	if !entraauth.IsGUID(cfg.HomeTenantID) || cfg.ClientID == "" || cfg.Credential == nil {
+	if !guid.Valid(cfg.HomeTenantID) || cfg.ClientID == "" || cfg.Credential == nil {
 		return nil, errors.New("downstream: HomeTenantID (a GUID), ClientID and Credential are required")
 	}
 	if cfg.HTTPClient == nil {
@@ -193,7 +196,7 @@ var ErrNotDelegated = errors.New("downstream: On-Behalf-Of needs a user's delega
 // authority, never at common. Results are cached until five minutes before
 // they expire; the cache holds at most OBOCacheSize of them.
 func (c *Client) OnBehalfOf(ctx context.Context, assertion, tenantID string, scopes ...string) (Token, error) {
-	if assertion == "" || !entraauth.IsGUID(tenantID) {
+	if assertion == "" || !guid.Valid(tenantID) {
 		return Token{}, ErrNotDelegated
 	}
 	if len(scopes) == 0 {

@@ -80,9 +80,9 @@ func CertificateFromPEM(pemData []byte) (Credential, error) {
 	return Certificate(certs, key)
 }
 
-// TokenExchangeScope is the scope of the managed identity token that a
+// tokenExchangeScope is the scope of the managed identity token that a
 // federated identity credential trusts.
-const TokenExchangeScope = "api://AzureADTokenExchange/.default"
+const tokenExchangeScope = "api://AzureADTokenExchange/.default"
 
 // FederatedManagedIdentity proves the app's identity with no secret at all:
 // a token of the app's managed identity (tc, usually azidentity's
@@ -91,7 +91,7 @@ const TokenExchangeScope = "api://AzureADTokenExchange/.default"
 // recommended production setup.
 func FederatedManagedIdentity(tc azcore.TokenCredential) Credential {
 	cb := func(ctx context.Context, _ confidential.AssertionRequestOptions) (string, error) {
-		tok, err := tc.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{TokenExchangeScope}})
+		tok, err := tc.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{tokenExchangeScope}})
 		if err != nil {
 			return "", fmt.Errorf("downstream: managed identity token for the federated credential: %w", err)
 		}

@@ -29,6 +29,7 @@ type TokenError struct {
 	Description   string // Entra's description, safe to log
 }
 
+// Error names the AADSTS code and the correlation id to quote to Microsoft.
 func (e *TokenError) Error() string {
 	return fmt.Sprintf("downstream: token request refused: AADSTS%d %s (correlation id %s)", e.Code, e.OAuthError, e.CorrelationID)
 }
@@ -41,11 +42,13 @@ type ConsentRequiredError struct {
 	Scopes []string
 }
 
+// Error names the scopes that lack consent.
 func (e *ConsentRequiredError) Error() string {
 	return fmt.Sprintf("downstream: consent required for %s: an admin of the user's tenant must grant it (AADSTS%d, correlation id %s)",
 		strings.Join(e.Scopes, " "), e.Code, e.CorrelationID)
 }
 
+// Unwrap returns the token endpoint's answer.
 func (e *ConsentRequiredError) Unwrap() error { return e.TokenError }
 
 // InteractionRequiredError: the user must sign in again interactively (MFA,
@@ -55,10 +58,12 @@ type InteractionRequiredError struct {
 	Scopes []string
 }
 
+// Error names the scopes that need the user.
 func (e *InteractionRequiredError) Error() string {
 	return fmt.Sprintf("downstream: interaction required for %s (AADSTS%d, correlation id %s)", strings.Join(e.Scopes, " "), e.Code, e.CorrelationID)
 }
 
+// Unwrap returns the token endpoint's answer.
 func (e *InteractionRequiredError) Unwrap() error { return e.TokenError }
 
 // InvalidAssertionError: the incoming user token cannot be exchanged
@@ -66,10 +71,12 @@ func (e *InteractionRequiredError) Unwrap() error { return e.TokenError }
 // get a 401 and sign in again.
 type InvalidAssertionError struct{ *TokenError }
 
+// Error says why the user's token was refused.
 func (e *InvalidAssertionError) Error() string {
 	return fmt.Sprintf("downstream: the user's token cannot be exchanged: %s (AADSTS%d)", assertionReason(e.Code), e.Code)
 }
 
+// Unwrap returns the token endpoint's answer.
 func (e *InvalidAssertionError) Unwrap() error { return e.TokenError }
 
 // CredentialError: the app's own credential is refused by Entra (Code is
@@ -82,6 +89,7 @@ type CredentialError struct {
 	Err error
 }
 
+// Error says what to fix.
 func (e *CredentialError) Error() string {
 	if e.Code == 0 {
 		return "downstream: the app's credential cannot be read: " + e.Fix
@@ -89,6 +97,8 @@ func (e *CredentialError) Error() string {
 	return fmt.Sprintf("downstream: the app's credential was refused (AADSTS%d): %s", e.Code, e.Fix)
 }
 
+// Unwrap returns the token endpoint's answer and, when the credential could
+// not be read, the cause (e.g. secrets.ErrAccessDenied).
 func (e *CredentialError) Unwrap() []error {
 	if e.Err != nil {
 		return []error{e.TokenError, e.Err}

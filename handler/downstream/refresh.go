@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/time/rate"
 
-	"github.com/handoff-dev/handoff/handler/entraauth"
+	"github.com/handoff-dev/handoff/handler/internal/guid"
 )
 
 // DefaultForcedRefreshInterval spaces the forced refreshes of one token
@@ -63,7 +63,7 @@ func (c *Client) RefreshAppToken(ctx context.Context, rejected Token, scopes ...
 // [Client.RefreshAppToken] does, at most once per ForcedRefreshInterval per
 // tenant.
 func (c *Client) RefreshOnBehalfOf(ctx context.Context, assertion, tenantID string, rejected Token, scopes ...string) (Token, error) {
-	if assertion == "" || !entraauth.IsGUID(tenantID) {
+	if assertion == "" || !guid.Valid(tenantID) {
 		return Token{}, ErrNotDelegated
 	}
 	get := func(ctx context.Context) (Token, error) { return c.OnBehalfOf(ctx, assertion, tenantID, scopes...) }

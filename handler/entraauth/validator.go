@@ -23,13 +23,13 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/handoff-dev/handoff/handler/internal/flight"
+	"github.com/handoff-dev/handoff/handler/internal/guid"
 )
 
 // DefaultAuthority is Entra ID's public cloud; AZURE_AUTHORITY_HOST overrides it
@@ -135,7 +135,7 @@ func New(ctx context.Context, authority string, cfg Config) (*Validator, error) 
 	v := &Validator{authority: u, cfg: cfg, bgctx: ctx, tenants: map[string]bool{}}
 	for _, t := range cfg.TenantIDs {
 		t = strings.ToLower(strings.TrimSpace(t))
-		if !guidRE.MatchString(t) {
+		if !guid.Valid(t) {
 			return nil, fmt.Errorf("entraauth: tenant %q is not a GUID", t)
 		}
 		v.tenants[t] = true
@@ -170,12 +170,6 @@ func New(ctx context.Context, authority string, cfg Config) (*Validator, error) 
 	}
 	return v, nil
 }
-
-var guidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
-
-// IsGUID reports whether s is a lower-case GUID, the form Entra's tid and
-// oid claims take.
-func IsGUID(s string) bool { return guidRE.MatchString(s) }
 
 // header is the JOSE header fields the validator reads. jku, x5u and jwk are
 // deliberately absent: keys come from the authority's metadata only.
@@ -302,7 +296,7 @@ func (v *Validator) checkClaims(md *metadata, c *claims, raw string) (*Identity,
 	default:
 		return nil, invalid("the token has no known ver")
 	}
-	if !guidRE.MatchString(c.Tid) {
+	if !guid.Valid(c.Tid) {
 		return nil, invalid("the token's tid is missing or not a GUID")
 	}
 	if c.Iss != strings.Replace(issuerTemplate, "{tenantid}", c.Tid, 1) {

@@ -54,6 +54,7 @@ func (rt *Router) Handle(method, pattern string, h http.Handler) {
 // Routes lists what the router serves, in the order registered.
 func (rt *Router) Routes() []Route { return slices.Clone(rt.routes) }
 
+// ServeHTTP routes r, answering an unknown path 404 as problem+json.
 func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if _, pattern := rt.mux.Handler(r); pattern == "" {
 		problem.Error(w, http.StatusNotFound, "no endpoint at "+r.URL.Path)

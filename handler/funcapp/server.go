@@ -37,11 +37,11 @@ const (
 // CORS defaults: what any API a single-page app calls with a bearer token
 // needs. An API with more (PATCH, If-Match, ETag...) lists them in [Config].
 var (
-	DefaultCORSMethods = []string{"GET", "HEAD", "POST"}
-	DefaultCORSHeaders = []string{"Authorization", "Content-Type"}
+	defaultCORSMethods = []string{"GET", "HEAD", "POST"}
+	defaultCORSHeaders = []string{"Authorization", "Content-Type"}
 	// WWW-Authenticate carries the claims and consent challenges a SPA
 	// must read to sign the user in again.
-	DefaultCORSExposedHeaders = []string{"WWW-Authenticate"}
+	defaultCORSExposedHeaders = []string{"WWW-Authenticate"}
 )
 
 // Config configures [Serve].
@@ -51,13 +51,13 @@ type Config struct {
 	// AllowedOrigins: when not empty, CORS is answered for them (preflight
 	// included). Leave it empty under a Functions host, which does CORS.
 	AllowedOrigins []string
-	// CORSMethods a preflight allows; nil means [DefaultCORSMethods].
+	// CORSMethods a preflight allows; nil means GET, HEAD, POST.
 	CORSMethods []string
 	// CORSHeaders a preflight allows the browser to send; nil means
-	// [DefaultCORSHeaders].
+	// Authorization, Content-Type.
 	CORSHeaders []string
-	// CORSExposedHeaders the browser lets the page read; nil means
-	// [DefaultCORSExposedHeaders].
+	// CORSExposedHeaders the page may read; nil means WWW-Authenticate
+	// (the claims and consent challenges a SPA must see).
 	CORSExposedHeaders []string
 	// MaxBodyBytes: 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
@@ -186,10 +186,10 @@ func cors(w http.ResponseWriter, r *http.Request, cfg *Config) bool {
 	}
 	h := w.Header()
 	h.Set("Access-Control-Allow-Origin", origin)
-	h.Set("Access-Control-Expose-Headers", orDefault(cfg.CORSExposedHeaders, DefaultCORSExposedHeaders))
+	h.Set("Access-Control-Expose-Headers", orDefault(cfg.CORSExposedHeaders, defaultCORSExposedHeaders))
 	if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
-		h.Set("Access-Control-Allow-Methods", orDefault(cfg.CORSMethods, DefaultCORSMethods))
-		h.Set("Access-Control-Allow-Headers", orDefault(cfg.CORSHeaders, DefaultCORSHeaders))
+		h.Set("Access-Control-Allow-Methods", orDefault(cfg.CORSMethods, defaultCORSMethods))
+		h.Set("Access-Control-Allow-Headers", orDefault(cfg.CORSHeaders, defaultCORSHeaders))
 		h.Set("Access-Control-Max-Age", strconv.Itoa(int(corsMaxAge/time.Second)))
 		w.WriteHeader(http.StatusNoContent)
 		return true
