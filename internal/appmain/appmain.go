@@ -46,9 +46,10 @@ func run(log *slog.Logger, build Build) error {
 	}
 	server.Logger = log
 	// Locally (ALLOWED_ORIGINS set) the SPA calls the Task API, whose
-	// routes take PATCH and DELETE, conditional writes and Location answers.
+	// routes take PATCH and DELETE, conditional writes, idempotency keys
+	// and Location answers.
 	server.CORSMethods = []string{"GET", "POST", "PATCH", "DELETE", "OPTIONS"}
-	server.CORSHeaders = []string{"Authorization", "Content-Type", "If-Match"}
+	server.CORSHeaders = []string{"Authorization", "Content-Type", "If-Match", "Idempotency-Key"}
 	server.CORSExposedHeaders = []string{"ETag", "WWW-Authenticate", "Location"}
 	return funcapp.Serve(ctx, server, h)
 }
