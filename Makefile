@@ -62,12 +62,15 @@ fmt-check:
 
 vet:
 	$(GO) vet ./...
+	cd handler && $(GO) vet ./...
 
 staticcheck:
 	$(GO) tool staticcheck ./...
+	cd handler && $$(cd .. && $(GO) tool -n staticcheck) ./...
 
 unit: tools
 	$(GO) test -race -timeout 10m ./...
+	cd handler && $(GO) test -race -timeout 10m ./...
 
 ## tools: Azurite (Azure Storage's emulator) into .tools/ for the Table Storage tests; needs Node.js and npm.
 AZURITE_VERSION ?= 3.37.0
@@ -85,11 +88,11 @@ tools:
 ## fuzz: fuzz the token validator briefly (FUZZTIME=1m for longer).
 FUZZTIME ?= 10s
 fuzz:
-	$(GO) test -run='^$$' -fuzz=FuzzValidate -fuzztime=$(FUZZTIME) ./handler/entraauth
+	$(GO) test -run='^$$' -fuzz=FuzzValidate -fuzztime=$(FUZZTIME) ./internal/libtest/entraauth
 
 ## bench: token validation against a bare RSA-2048 verify, measured in the same run.
 bench:
-	@$(GO) test -run='^$$' -bench='^Benchmark(Validate|RSAVerify)$$' -benchmem -count=5 ./handler/entraauth | tee /tmp/handoff-bench.txt
+	@$(GO) test -run='^$$' -bench='^Benchmark(Validate|RSAVerify)$$' -benchmem -count=5 ./internal/libtest/entraauth | tee /tmp/handoff-bench.txt
 	@awk '/^BenchmarkValidate-/{v+=$$3;nv++} /^BenchmarkRSAVerify-/{r+=$$3;nr++} \
 	  END{printf "validate %.0f ns/op, bare RSA verify %.0f ns/op, ratio %.2f\n", v/nv, r/nr, (v/nv)/(r/nr)}' /tmp/handoff-bench.txt
 

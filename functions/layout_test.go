@@ -17,6 +17,7 @@ import (
 
 	"github.com/handoff-dev/handoff/handler/funcapp"
 	"github.com/handoff-dev/handoff/internal/auditapi"
+	"github.com/handoff-dev/handoff/internal/funchost"
 	"github.com/handoff-dev/handoff/internal/notifyapi"
 	"github.com/handoff-dev/handoff/internal/taskapi"
 )
@@ -320,7 +321,7 @@ func checkTimerFunction(name string, fn functionJSON, pkg string, settings []str
 		problems = append(problems, fmt.Sprintf("schedule %s names a setting that is not in %s.Settings", b.Schedule, pkg))
 	}
 	if v, ok := examples[m[1]].(string); ok {
-		if _, err := funcapp.ParseNCRONTAB(v); err != nil {
+		if _, err := funchost.ParseNCRONTAB(v); err != nil {
 			problems = append(problems, fmt.Sprintf("the example's %s is not a schedule: %v", m[1], err))
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 
 	"github.com/handoff-dev/handoff/handler/downstream"
+	"github.com/handoff-dev/handoff/internal/appconfig"
 	"github.com/handoff-dev/handoff/internal/appmain"
 	"github.com/handoff-dev/handoff/internal/store"
 	"github.com/handoff-dev/handoff/internal/taskapi"
@@ -23,7 +24,7 @@ func build(ctx context.Context, log *slog.Logger) (http.Handler, io.Closer, erro
 	if err != nil {
 		return nil, nil, fmt.Errorf("configuration: %w", err)
 	}
-	cred, mode, err := downstream.CredentialFromEnv(downstream.EnvOptions{Transport: cfg.HTTPClient, Logger: log})
+	cred, mode, err := appconfig.CredentialFromEnv(appconfig.EnvOptions{Transport: cfg.HTTPClient, Logger: log})
 	if err != nil {
 		return nil, nil, err
 	}

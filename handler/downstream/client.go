@@ -29,6 +29,8 @@ import (
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 
 	"github.com/handoff-dev/handoff/handler/entraauth"
+	"github.com/handoff-dev/handoff/handler/internal/flight"
+	"github.com/handoff-dev/handoff/handler/internal/guid"
 )
 
 // Defaults and bounds.
@@ -83,6 +85,8 @@ type Token struct {
 	ExpiresOn   time.Time
 }
 
+// String hides the access token: a Token printed or logged shows only its
+// expiry.
 func (t Token) String() string {
 	return "Token{expires " + t.ExpiresOn.UTC().Format(time.RFC3339) + "}"
 }
@@ -113,7 +117,7 @@ type Client struct {
 
 	obo      *lru[Token]
 	oboHits  atomic.Int64
-	inflight singleflight
+	inflight flight.Group[Token] // concurrent acquisitions of one key share one request
 
 	gateMu sync.Mutex
 	gates  *lru[*refreshGate] // by token kind and tenant
@@ -133,7 +137,7 @@ func New(cfg Config) (*Client, error) {
 	if err != nil || u.Scheme != "https" || u.Host == "" || u.Path != "" {
 		return nil, fmt.Errorf("downstream: authority %q must be https://host", cfg.Authority)
 	}
-	if !entraauth.IsGUID(cfg.HomeTenantID) || cfg.ClientID == "" || cfg.Credential == nil {
+	if !guid.Valid(cfg.HomeTenantID) || cfg.ClientID == "" || cfg.Credential == nil {
 		return nil, errors.New("downstream: HomeTenantID (a GUID), ClientID and Credential are required")
 	}
 	if cfg.HTTPClient == nil {
@@ -161,12 +165,18 @@ func New(cfg Config) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Client{
+	c := &Client{
 		cfg: cfg, authority: u.String(), discovery: microsoftHosts[strings.ToLower(u.Hostname())], log: log,
 		obo: newLRU[Token](cfg.OBOCacheSize), tenants: newLRU[*confidential.Client](cfg.MaxTenants),
 		gates: newLRU[*refreshGate](2 * (cfg.MaxTenants + 1)),
-	}, nil
+	}
+	c.inflight.Timeout = flightTimeout
+	return c, nil
 }
+
+// flightTimeout bounds a shared acquisition, retries included: it runs
+// under its own deadline, not the first caller's.
+const flightTimeout = 30 * time.Second
 
 // microsoftHosts are the public and sovereign clouds' authorities, where
 // MSAL's instance discovery applies. Elsewhere (the emulator) it is off.
@@ -175,35 +185,35 @@ var microsoftHosts = map[string]bool{
 	"login.chinacloudapi.cn": true, "login.partner.microsoftonline.cn": true,
 }
 
-// ErrNotDelegated: On-Behalf-Of needs a user's token, and was given none
-// (or an app-only one).
-var ErrNotDelegated = errors.New("downstream: On-Behalf-Of needs a user's delegated token")
+// ErrNotDelegated: On-Behalf-Of needs a user's token and tenant, and was
+// given none (or an app-only identity).
+var ErrNotDelegated = errors.New("downstream: On-Behalf-Of needs a user's delegated token and tenant")
 
-// OnBehalfOf exchanges the user's validated token for a token to a
-// downstream API with scopes (e.g. "{clientId}/.default"), at the user's own
-// tenant. Results are cached until five minutes before they expire; the
-// cache holds at most OBOCacheSize of them.
-func (c *Client) OnBehalfOf(ctx context.Context, user *entraauth.Identity, scopes ...string) (Token, error) {
-	if user == nil || user.AppOnly || user.Token == "" || !entraauth.IsGUID(user.TenantID) {
+// OnBehalfOf exchanges assertion, the access token a user's client sent
+// this API (the bearer token, already validated), for a token to a
+// downstream API with scopes (e.g. "{clientId}/.default"). tenantID is the
+// user's tenant (the token's tid): the exchange runs at that tenant's
+// authority, never at common. Results are cached until five minutes before
+// they expire; the cache holds at most OBOCacheSize of them.
+func (c *Client) OnBehalfOf(ctx context.Context, assertion, tenantID string, scopes ...string) (Token, error) {
+	if assertion == "" || !guid.Valid(tenantID) {
 		return Token{}, ErrNotDelegated
 	}
 	if len(scopes) == 0 {
 		return Token{}, errors.New("downstream: no scopes")
 	}
-	sum := sha256.Sum256([]byte(user.Token))
-	// The tenant leads the key, so a forced refresh can drop the tenant's results.
-	key := user.TenantID + " " + hex.EncodeToString(sum[:]) + " " + strings.Join(sortedCopy(scopes), " ")
+	key := oboKey(assertion, tenantID, scopes)
 	if tok, ok := c.obo.get(key, c.cfg.Now()); ok {
 		c.oboHits.Add(1)
 		return tok, nil
 	}
-	return c.inflight.do(ctx, key, func(ctx context.Context) (Token, error) {
+	return c.inflight.Do(ctx, key, func(ctx context.Context) (Token, error) {
 		tok, err := c.acquire(ctx, scopes, func(ctx context.Context) (confidential.AuthResult, error) {
-			cc, err := c.tenantClient(ctx, user.TenantID)
+			cc, err := c.tenantClient(ctx, tenantID)
 			if err != nil {
 				return confidential.AuthResult{}, err
 			}
-			return cc.AcquireTokenOnBehalfOf(ctx, user.Token, scopes)
+			return cc.AcquireTokenOnBehalfOf(ctx, assertion, scopes)
 		})
 		if err != nil {
 			return Token{}, err
@@ -214,6 +224,23 @@ func (c *Client) OnBehalfOf(ctx context.Context, user *entraauth.Identity, scope
 	})
 }
 
+// OnBehalfOfUser is [Client.OnBehalfOf] for an identity
+// [entraauth.Validator] proved; an app-only identity is refused with
+// [ErrNotDelegated] before any request.
+func (c *Client) OnBehalfOfUser(ctx context.Context, user *entraauth.Identity, scopes ...string) (Token, error) {
+	if user == nil || user.AppOnly {
+		return Token{}, ErrNotDelegated
+	}
+	return c.OnBehalfOf(ctx, user.Token, user.TenantID, scopes...)
+}
+
+// oboKey keys the OBO cache by the token's hash, never the token. The
+// tenant leads the key, so a forced refresh can drop the tenant's results.
+func oboKey(assertion, tenantID string, scopes []string) string {
+	sum := sha256.Sum256([]byte(assertion))
+	return tenantID + " " + hex.EncodeToString(sum[:]) + " " + strings.Join(sortedCopy(scopes), " ")
+}
+
 // AppToken gets a token for the app itself (client credentials) at the home
 // tenant, e.g. scopes "{clientId}/.default". MSAL serves it from its cache
 // until it nears expiry.
@@ -222,7 +249,7 @@ func (c *Client) AppToken(ctx context.Context, scopes ...string) (Token, error) 
 		return Token{}, errors.New("downstream: no scopes")
 	}
 	// Concurrent first calls share one request; after it MSAL's cache answers.
-	return c.inflight.do(ctx, "app "+strings.Join(sortedCopy(scopes), " "), func(ctx context.Context) (Token, error) {
+	return c.inflight.Do(ctx, "app "+strings.Join(sortedCopy(scopes), " "), func(ctx context.Context) (Token, error) {
 		return c.acquire(ctx, scopes, func(ctx context.Context) (confidential.AuthResult, error) {
 			cc, err := c.appClient(ctx)
 			if err != nil {
@@ -410,54 +437,4 @@ func sortedCopy(s []string) []string {
 	c := slices.Clone(s)
 	slices.Sort(c)
 	return c
-}
-
-// singleflight makes concurrent acquisitions of one key share one request.
-// The request runs under its own deadline (flightTimeout), not the first
-// caller's; every caller waits at most until its own ctx ends.
-type singleflight struct {
-	mu    sync.Mutex
-	calls map[string]*flight
-}
-
-type flight struct {
-	done chan struct{}
-	tok  Token
-	err  error
-}
-
-// flightTimeout bounds a shared acquisition, retries included.
-const flightTimeout = 30 * time.Second
-
-func (g *singleflight) do(ctx context.Context, key string, fn func(context.Context) (Token, error)) (Token, error) {
-	g.mu.Lock()
-	if g.calls == nil {
-		g.calls = map[string]*flight{}
-	}
-	f, ok := g.calls[key]
-	if !ok {
-		f = &flight{done: make(chan struct{})}
-		g.calls[key] = f
-		go func() {
-			defer func() {
-				if v := recover(); v != nil {
-					f.err = fmt.Errorf("downstream: token acquisition panicked: %v", v)
-				}
-				g.mu.Lock()
-				delete(g.calls, key)
-				g.mu.Unlock()
-				close(f.done)
-			}()
-			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flightTimeout)
-			defer cancel()
-			f.tok, f.err = fn(fctx)
-		}()
-	}
-	g.mu.Unlock()
-	select {
-	case <-f.done:
-		return f.tok, f.err
-	case <-ctx.Done():
-		return Token{}, ctx.Err()
-	}
 }

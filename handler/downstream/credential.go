@@ -15,6 +15,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
+
+	"github.com/handoff-dev/handoff/handler/internal/flight"
 )
 
 // A Credential proves the app's identity to Entra ID. Build one with
@@ -45,7 +47,9 @@ func (s staticCredential) current(context.Context) (confidential.Credential, str
 func (staticCredential) refused()       {}
 func (s staticCredential) kind() string { return s.name }
 
-// ClientSecret is a fixed client secret (AZURE_API_CLIENT_SECRET).
+// ClientSecret is a fixed client secret. Prefer [FederatedManagedIdentity]
+// in Azure, or [RotatingSecret] from Key Vault: a secret in a setting is
+// rotated only by a redeployment.
 func ClientSecret(secret string) (Credential, error) {
 	if secret == "" {
 		return nil, errors.New("downstream: empty client secret")
@@ -76,9 +80,9 @@ func CertificateFromPEM(pemData []byte) (Credential, error) {
 	return Certificate(certs, key)
 }
 
-// TokenExchangeScope is the scope of the managed identity token that a
+// tokenExchangeScope is the scope of the managed identity token that a
 // federated identity credential trusts.
-const TokenExchangeScope = "api://AzureADTokenExchange/.default"
+const tokenExchangeScope = "api://AzureADTokenExchange/.default"
 
 // FederatedManagedIdentity proves the app's identity with no secret at all:
 // a token of the app's managed identity (tc, usually azidentity's
@@ -87,7 +91,7 @@ const TokenExchangeScope = "api://AzureADTokenExchange/.default"
 // recommended production setup.
 func FederatedManagedIdentity(tc azcore.TokenCredential) Credential {
 	cb := func(ctx context.Context, _ confidential.AssertionRequestOptions) (string, error) {
-		tok, err := tc.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{TokenExchangeScope}})
+		tok, err := tc.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{tokenExchangeScope}})
 		if err != nil {
 			return "", fmt.Errorf("downstream: managed identity token for the federated credential: %w", err)
 		}
@@ -148,9 +152,10 @@ type rotating struct {
 	cred     confidential.Credential
 	version  string
 	readAt   time.Time
-	stale    bool          // read again before the next use
-	reading  chan struct{} // closed when the read under way ends
-	forcedAt time.Time     // of the last re-read a refusal forced
+	stale    bool      // read again before the next use
+	reading  bool      // a read is under way
+	forcedAt time.Time // of the last re-read a refusal forced
+	flight   flight.Group[held]
 }
 
 func newRotating(src SecretSource, opts RotationOptions, name string, build func(string) (confidential.Credential, error)) *rotating {
@@ -163,8 +168,14 @@ func newRotating(src SecretSource, opts RotationOptions, name string, build func
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &rotating{src: src, refresh: opts.Refresh, log: opts.Logger, name: name, build: build, now: opts.Now}
+	r := &rotating{src: src, refresh: opts.Refresh, log: opts.Logger, name: name, build: build, now: opts.Now}
+	r.flight.Timeout = secretReadTimeout
+	return r
 }
+
+// secretReadTimeout bounds one read of the source (a Key Vault request,
+// with azcore's retries).
+const secretReadTimeout = 30 * time.Second
 
 func (r *rotating) kind() string { return r.name }
 
@@ -182,36 +193,32 @@ func (r *rotating) refused() {
 
 func (r *rotating) current(ctx context.Context) (confidential.Credential, string, error) {
 	r.mu.Lock()
-	for {
-		fresh := !r.stale && r.now().Sub(r.readAt) < r.refresh
-		if r.version != "" && (fresh || r.reading != nil) {
-			// Fresh, or being read by another request: use the last value.
-			defer r.mu.Unlock()
-			return r.cred, r.version, nil
-		}
-		if r.reading == nil {
-			break
-		}
-		// The first read is under way: wait for it.
-		wait := r.reading
-		r.mu.Unlock()
-		select {
-		case <-wait:
-		case <-ctx.Done():
-			return confidential.Credential{}, "", ctx.Err()
-		}
-		r.mu.Lock()
+	fresh := !r.stale && r.now().Sub(r.readAt) < r.refresh
+	if r.version != "" && (fresh || r.reading) {
+		// Fresh, or being read by another request: use the last value.
+		defer r.mu.Unlock()
+		return r.cred, r.version, nil
 	}
-	done := make(chan struct{})
-	r.reading = done
+	r.reading = true
 	r.mu.Unlock()
+	// Concurrent first reads share one.
+	got, err := r.flight.Do(ctx, "read", func(ctx context.Context) (held, error) { return r.read(ctx) })
+	return got.cred, got.version, err
+}
 
+// held is a credential and its version.
+type held struct {
+	cred    confidential.Credential
+	version string
+}
+
+// read reads the source once and keeps what it read.
+func (r *rotating) read(ctx context.Context) (held, error) {
 	value, version, err := r.src.Secret(ctx)
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.reading = nil
-	close(done)
+	r.reading = false
 	if err == nil && value == "" {
 		err = errors.New("the secret is empty")
 	}
@@ -220,9 +227,9 @@ func (r *rotating) current(ctx context.Context) (confidential.Credential, string
 			// Keep serving the last value; try again at the next refresh.
 			r.log.Warn("downstream: could not read the credential again; keeping the last one", "credential", r.name, "error", err.Error())
 			r.readAt, r.stale = r.now(), false
-			return r.cred, r.version, nil
+			return held{r.cred, r.version}, nil
 		}
-		return confidential.Credential{}, "", fmt.Errorf("downstream: read %s: %w", r.name, err)
+		return held{}, fmt.Errorf("downstream: read %s: %w", r.name, err)
 	}
 	if version == "" {
 		sum := sha256.Sum256([]byte(value))
@@ -230,15 +237,15 @@ func (r *rotating) current(ctx context.Context) (confidential.Credential, string
 	}
 	r.readAt, r.stale = r.now(), false
 	if version == r.version {
-		return r.cred, r.version, nil
+		return held{r.cred, r.version}, nil
 	}
 	cred, err := r.build(value)
 	if err != nil {
-		return confidential.Credential{}, "", fmt.Errorf("downstream: %s: %w", r.name, err)
+		return held{}, fmt.Errorf("downstream: %s: %w", r.name, err)
 	}
 	if r.version != "" {
 		r.log.Info("downstream: credential changed; rebuilding token clients", "credential", r.name, "version", version)
 	}
 	r.cred, r.version = cred, version
-	return r.cred, r.version, nil
+	return held{r.cred, r.version}, nil
 }

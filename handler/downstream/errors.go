@@ -29,6 +29,7 @@ type TokenError struct {
 	Description   string // Entra's description, safe to log
 }
 
+// Error names the AADSTS code and the correlation id to quote to Microsoft.
 func (e *TokenError) Error() string {
 	return fmt.Sprintf("downstream: token request refused: AADSTS%d %s (correlation id %s)", e.Code, e.OAuthError, e.CorrelationID)
 }
@@ -41,11 +42,13 @@ type ConsentRequiredError struct {
 	Scopes []string
 }
 
+// Error names the scopes that lack consent.
 func (e *ConsentRequiredError) Error() string {
 	return fmt.Sprintf("downstream: consent required for %s: an admin of the user's tenant must grant it (AADSTS%d, correlation id %s)",
 		strings.Join(e.Scopes, " "), e.Code, e.CorrelationID)
 }
 
+// Unwrap returns the token endpoint's answer.
 func (e *ConsentRequiredError) Unwrap() error { return e.TokenError }
 
 // InteractionRequiredError: the user must sign in again interactively (MFA,
@@ -55,10 +58,12 @@ type InteractionRequiredError struct {
 	Scopes []string
 }
 
+// Error names the scopes that need the user.
 func (e *InteractionRequiredError) Error() string {
 	return fmt.Sprintf("downstream: interaction required for %s (AADSTS%d, correlation id %s)", strings.Join(e.Scopes, " "), e.Code, e.CorrelationID)
 }
 
+// Unwrap returns the token endpoint's answer.
 func (e *InteractionRequiredError) Unwrap() error { return e.TokenError }
 
 // InvalidAssertionError: the incoming user token cannot be exchanged
@@ -66,10 +71,12 @@ func (e *InteractionRequiredError) Unwrap() error { return e.TokenError }
 // get a 401 and sign in again.
 type InvalidAssertionError struct{ *TokenError }
 
+// Error says why the user's token was refused.
 func (e *InvalidAssertionError) Error() string {
 	return fmt.Sprintf("downstream: the user's token cannot be exchanged: %s (AADSTS%d)", assertionReason(e.Code), e.Code)
 }
 
+// Unwrap returns the token endpoint's answer.
 func (e *InvalidAssertionError) Unwrap() error { return e.TokenError }
 
 // CredentialError: the app's own credential is refused by Entra (Code is
@@ -82,6 +89,7 @@ type CredentialError struct {
 	Err error
 }
 
+// Error says what to fix.
 func (e *CredentialError) Error() string {
 	if e.Code == 0 {
 		return "downstream: the app's credential cannot be read: " + e.Fix
@@ -89,6 +97,8 @@ func (e *CredentialError) Error() string {
 	return fmt.Sprintf("downstream: the app's credential was refused (AADSTS%d): %s", e.Code, e.Fix)
 }
 
+// Unwrap returns the token endpoint's answer and, when the credential could
+// not be read, the cause (e.g. secrets.ErrAccessDenied).
 func (e *CredentialError) Unwrap() []error {
 	if e.Err != nil {
 		return []error{e.TokenError, e.Err}
@@ -113,10 +123,10 @@ func (e *transientError) Unwrap() []error {
 // credentialFixes name the fix for each AADSTS code that means the app's
 // own credential is wrong.
 var credentialFixes = map[int]string{
-	7000215: "the client secret is wrong: use the secret's Value (not its Secret ID), from AZURE_API_CLIENT_SECRET or the Key Vault secret",
+	7000215: "the client secret is wrong: use the secret's Value (not its Secret ID), wherever the app reads it (a setting, the Key Vault secret)",
 	7000222: "the client secret has expired: create a new one and store it where the app reads it (Key Vault), or move to the managed identity credential",
 	7000218: "no credential was sent: configure a client secret, a certificate, or the managed identity federated credential",
-	700016:  "the app id is not registered in this tenant: check AZURE_API_CLIENT_ID and the tenant, or have an admin of the tenant consent to the app",
+	700016:  "the app id is not registered in this tenant: check the client id the app is configured with (Config.ClientID) and the tenant, or have an admin of the tenant consent to the app",
 	700027:  "the certificate is not registered on the app: upload its public key to the app registration",
 	700024:  "the client assertion is malformed or expired: check the clock and the certificate",
 	700211:  "the federated credential's issuer does not match the managed identity's token issuer",

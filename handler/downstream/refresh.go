@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/time/rate"
 
-	"github.com/handoff-dev/handoff/handler/entraauth"
+	"github.com/handoff-dev/handoff/handler/internal/guid"
 )
 
 // DefaultForcedRefreshInterval spaces the forced refreshes of one token
@@ -62,13 +62,13 @@ func (c *Client) RefreshAppToken(ctx context.Context, rejected Token, scopes ...
 // cached for the user's tenant and acquires a new one, as
 // [Client.RefreshAppToken] does, at most once per ForcedRefreshInterval per
 // tenant.
-func (c *Client) RefreshOnBehalfOf(ctx context.Context, user *entraauth.Identity, rejected Token, scopes ...string) (Token, error) {
-	if user == nil || user.AppOnly || user.Token == "" || !entraauth.IsGUID(user.TenantID) {
+func (c *Client) RefreshOnBehalfOf(ctx context.Context, assertion, tenantID string, rejected Token, scopes ...string) (Token, error) {
+	if assertion == "" || !guid.Valid(tenantID) {
 		return Token{}, ErrNotDelegated
 	}
-	get := func(ctx context.Context) (Token, error) { return c.OnBehalfOf(ctx, user, scopes...) }
-	drop := func(context.Context) error { c.dropTenantTokens(user.TenantID); return nil }
-	return c.forcedRefresh(ctx, "obo", user.TenantID, rejected, get, drop)
+	get := func(ctx context.Context) (Token, error) { return c.OnBehalfOf(ctx, assertion, tenantID, scopes...) }
+	drop := func(context.Context) error { c.dropTenantTokens(tenantID); return nil }
+	return c.forcedRefresh(ctx, "obo", tenantID, rejected, get, drop)
 }
 
 // refreshGate serializes the forced refreshes of one token kind at one

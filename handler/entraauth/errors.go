@@ -22,6 +22,7 @@ type Error struct {
 	expired bool
 }
 
+// Error is the description, prefixed with the package name.
 func (e *Error) Error() string { return "entraauth: " + e.Description }
 
 // Expired reports whether the token was rejected only for having expired.

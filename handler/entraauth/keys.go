@@ -11,8 +11,9 @@ import (
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
-	"golang.org/x/sync/singleflight"
 	"golang.org/x/time/rate"
+
+	"github.com/handoff-dev/handoff/handler/internal/flight"
 )
 
 // Limits of the key source.
@@ -40,12 +41,11 @@ const (
 type keySource struct {
 	url   string
 	hc    *http.Client
-	bg    context.Context // bounds fetches: they outlive the request that started them
 	now   func() time.Time
 	every time.Duration // periodic refresh interval
 
-	limiter  *rate.Limiter // read with now(), so tests can drive it
-	flight   singleflight.Group
+	limiter  *rate.Limiter          // read with now(), so tests can drive it
+	flight   flight.Group[struct{}] // fetches outlive the request that started them, bounded by bg
 	snap     atomic.Pointer[keySnapshot]
 	periodic atomic.Bool // a request is waiting for the periodic refresh
 }
@@ -59,8 +59,9 @@ type keySnapshot struct {
 // (discovery attempts are spaced already, so it takes no token from the
 // bucket); bg bounds the later fetches.
 func newKeySource(ctx, bg context.Context, jwksURL string, hc *http.Client, minInterval, every time.Duration, now func() time.Time) (*keySource, error) {
-	k := &keySource{url: jwksURL, hc: hc, bg: bg, now: now, every: every,
+	k := &keySource{url: jwksURL, hc: hc, now: now, every: every,
 		limiter: rate.NewLimiter(rate.Every(minInterval), 1)}
+	k.flight.Base, k.flight.Timeout = bg, refreshTimeout
 	set, err := k.fetch(ctx)
 	if err != nil {
 		return nil, err
@@ -99,24 +100,22 @@ func (k *keySource) key(ctx context.Context, kid string) (*rsa.PublicKey, error)
 // fetch runs to completion (bounded by refreshTimeout). A failed fetch
 // keeps the snapshot: the caller then uses the keys it has.
 func (k *keySource) refresh(ctx context.Context) error {
-	done := k.flight.DoChan("jwks", func() (any, error) {
+	_, err := k.flight.Do(ctx, "jwks", func(fctx context.Context) (struct{}, error) {
 		if !k.limiter.AllowN(k.now(), 1) {
-			return nil, nil
+			return struct{}{}, nil
 		}
-		fctx, cancel := context.WithTimeout(k.bg, refreshTimeout)
-		defer cancel()
 		set, err := k.fetch(fctx)
 		if err == nil {
 			k.store(set)
 		}
-		return nil, err
+		return struct{}{}, err
 	})
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
+	if err != nil && ctx.Err() != nil {
+		// The caller gave up waiting; the fetch goes on for the others.
 		return fmt.Errorf("%w: %v", ErrUnavailable, ctx.Err())
 	}
+	// A failed fetch keeps the snapshot: the caller uses the keys it has.
+	return nil
 }
 
 // fetch reads and parses the key set, at most maxJWKS bytes of it.

@@ -88,7 +88,8 @@ func TestBodyLimit(t *testing.T) {
 }
 
 func TestCORS(t *testing.T) {
-	h := funcapp.Wrap(testRouter(), funcapp.Config{AllowedOrigins: []string{"http://localhost:3000"}})
+	h := funcapp.Wrap(testRouter(), funcapp.Config{AllowedOrigins: []string{"http://localhost:3000"},
+		CORSExposedHeaders: []string{"ETag", "WWW-Authenticate"}})
 	pre := map[string]string{"Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization"}
 	rec := do(t, h, "OPTIONS", "/api/tasks", nil, pre)
 	if rec.Code != 204 || rec.Header().Get("Access-Control-Allow-Origin") != "http://localhost:3000" || !strings.Contains(rec.Header().Get("Access-Control-Allow-Headers"), "Authorization") {
@@ -173,4 +174,38 @@ func freePort(t *testing.T) int {
 	port := srv.Listener.Addr().(*net.TCPAddr).Port
 	srv.Close()
 	return port
+}
+
+// TestCORSLists: with no lists the preflight allows the neutral defaults;
+// an app's own lists replace them.
+func TestCORSLists(t *testing.T) {
+	origin := "http://localhost:3000"
+	pre := map[string]string{"Origin": origin, "Access-Control-Request-Method": "PATCH"}
+	preflight := func(cfg funcapp.Config) http.Header {
+		cfg.AllowedOrigins = []string{origin}
+		rec := do(t, funcapp.Wrap(testRouter(), cfg), "OPTIONS", "/api/tasks", nil, pre)
+		if rec.Code != http.StatusNoContent {
+			t.Fatalf("preflight: %d", rec.Code)
+		}
+		return rec.Header()
+	}
+	h := preflight(funcapp.Config{})
+	if got := h.Get("Access-Control-Allow-Methods"); got != "GET, HEAD, POST" {
+		t.Errorf("default methods %q", got)
+	}
+	if got := h.Get("Access-Control-Allow-Headers"); got != "Authorization, Content-Type" {
+		t.Errorf("default headers %q", got)
+	}
+	if got := h.Get("Access-Control-Expose-Headers"); got != "WWW-Authenticate" {
+		t.Errorf("default exposed headers %q", got)
+	}
+	if got := h.Get("Access-Control-Max-Age"); got != "600" {
+		t.Errorf("max age %q", got)
+	}
+	h = preflight(funcapp.Config{CORSMethods: []string{"GET", "PATCH"}, CORSHeaders: []string{"Authorization", "If-Match"},
+		CORSExposedHeaders: []string{"ETag"}})
+	if h.Get("Access-Control-Allow-Methods") != "GET, PATCH" || h.Get("Access-Control-Allow-Headers") != "Authorization, If-Match" ||
+		h.Get("Access-Control-Expose-Headers") != "ETag" {
+		t.Errorf("configured lists: %v", h)
+	}
 }

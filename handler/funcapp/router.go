@@ -15,7 +15,7 @@ import (
 )
 
 // Route is one method and path pattern a handler serves, as function.json
-// declares it (pattern in net/http's syntax, e.g. /api/tasks/{id}).
+// declares it (pattern in net/http's syntax, e.g. /api/orders/{id}).
 type Route struct {
 	Method  string
 	Pattern string
@@ -63,6 +63,7 @@ func (rt *Router) Handle(method, pattern string, h http.Handler) {
 // Routes lists what the router serves, in the order registered.
 func (rt *Router) Routes() []Route { return slices.Clone(rt.routes) }
 
+// ServeHTTP routes r, answering an unknown path 404 as problem+json.
 func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	canonical, ok := rt.canonical(r.URL.Path)
 	if !ok {

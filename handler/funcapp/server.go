@@ -34,6 +34,16 @@ const (
 	ShutdownGrace = 10 * time.Second
 )
 
+// CORS defaults: what any API a single-page app calls with a bearer token
+// needs. An API with more (PATCH, If-Match, ETag...) lists them in [Config].
+var (
+	defaultCORSMethods = []string{"GET", "HEAD", "POST"}
+	defaultCORSHeaders = []string{"Authorization", "Content-Type"}
+	// WWW-Authenticate carries the claims and consent challenges a SPA
+	// must read to sign the user in again.
+	defaultCORSExposedHeaders = []string{"WWW-Authenticate"}
+)
+
 // Config configures [Serve].
 type Config struct {
 	// Port to listen on, on 127.0.0.1 (the host's FUNCTIONS_CUSTOMHANDLER_PORT).
@@ -41,6 +51,14 @@ type Config struct {
 	// AllowedOrigins: when not empty, CORS is answered for them (preflight
 	// included). Leave it empty under a Functions host, which does CORS.
 	AllowedOrigins []string
+	// CORSMethods a preflight allows; nil means GET, HEAD, POST.
+	CORSMethods []string
+	// CORSHeaders a preflight allows the browser to send; nil means
+	// Authorization, Content-Type.
+	CORSHeaders []string
+	// CORSExposedHeaders the page may read; nil means WWW-Authenticate
+	// (the claims and consent challenges a SPA must see).
+	CORSExposedHeaders []string
 	// MaxBodyBytes: 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
 	// Logger: nil means slog.Default().
@@ -142,7 +160,7 @@ func Wrap(h http.Handler, cfg Config) http.Handler {
 				problem.Error(w, http.StatusInternalServerError, "internal error")
 			}
 		}()
-		if len(cfg.AllowedOrigins) > 0 && cors(w, r, cfg.AllowedOrigins) {
+		if len(cfg.AllowedOrigins) > 0 && cors(w, r, &cfg) {
 			return
 		}
 		if r.ContentLength > limit {
@@ -156,10 +174,10 @@ func Wrap(h http.Handler, cfg Config) http.Handler {
 
 // cors answers CORS for the allowed origins; it reports whether it answered
 // the request itself (a preflight).
-func cors(w http.ResponseWriter, r *http.Request, allowed []string) bool {
+func cors(w http.ResponseWriter, r *http.Request, cfg *Config) bool {
 	origin := r.Header.Get("Origin")
 	w.Header().Add("Vary", "Origin")
-	if origin == "" || !slices.Contains(allowed, origin) {
+	if origin == "" || !slices.Contains(cfg.AllowedOrigins, origin) {
 		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 			problem.Error(w, http.StatusForbidden, "origin not allowed")
 			return true
@@ -168,13 +186,23 @@ func cors(w http.ResponseWriter, r *http.Request, allowed []string) bool {
 	}
 	h := w.Header()
 	h.Set("Access-Control-Allow-Origin", origin)
-	h.Set("Access-Control-Expose-Headers", "ETag, WWW-Authenticate, Location")
+	h.Set("Access-Control-Expose-Headers", orDefault(cfg.CORSExposedHeaders, defaultCORSExposedHeaders))
 	if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
-		h.Set("Access-Control-Allow-Methods", "GET, POST, PATCH, DELETE, OPTIONS")
-		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, If-Match, Idempotency-Key")
-		h.Set("Access-Control-Max-Age", "600")
+		h.Set("Access-Control-Allow-Methods", orDefault(cfg.CORSMethods, defaultCORSMethods))
+		h.Set("Access-Control-Allow-Headers", orDefault(cfg.CORSHeaders, defaultCORSHeaders))
+		h.Set("Access-Control-Max-Age", strconv.Itoa(int(corsMaxAge/time.Second)))
 		w.WriteHeader(http.StatusNoContent)
 		return true
 	}
 	return false
+}
+
+// corsMaxAge is how long a browser may cache a preflight's answer.
+const corsMaxAge = 10 * time.Minute
+
+func orDefault(list, def []string) string {
+	if list == nil {
+		list = def
+	}
+	return strings.Join(list, ", ")
 }

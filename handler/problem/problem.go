@@ -1,5 +1,5 @@
 // Package problem writes RFC 9457 problem details (application/problem+json),
-// the error body of every handoff endpoint.
+// the error body an API answers with.
 package problem
 
 import (

@@ -10,11 +10,10 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/handoff-dev/handoff/handler/entraauth"
 )
 
 // EnvExtraCA names a PEM file of extra CAs to trust (development only: the
@@ -55,7 +54,7 @@ func (e *Env) Required(name string) string {
 // GUID is a required lower-case GUID.
 func (e *Env) GUID(name string) string {
 	v := strings.ToLower(e.Required(name))
-	if v != "" && !entraauth.IsGUID(v) {
+	if v != "" && !isGUID(v) {
 		e.fail("%s=%q is not a GUID", name, v)
 	}
 	return v
@@ -77,7 +76,7 @@ func (e *Env) GUIDs(name string) []string {
 	out := e.List(name)
 	for i, v := range out {
 		out[i] = strings.ToLower(v)
-		if !entraauth.IsGUID(out[i]) {
+		if !isGUID(out[i]) {
 			e.fail("%s: %q is not a GUID", name, v)
 		}
 	}
@@ -177,3 +176,9 @@ func contains(s []string, v string) bool {
 	}
 	return false
 }
+
+var guidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+
+// isGUID reports whether s is a lower-case GUID, the form Entra's tenant and
+// client ids take in the settings.
+func isGUID(s string) bool { return guidRE.MatchString(s) }

@@ -45,5 +45,15 @@ func run(log *slog.Logger, build Build) error {
 		defer closer.Close()
 	}
 	server.Logger = log
+	setCORS(&server)
 	return funcapp.Serve(ctx, server, h)
+}
+
+// setCORS sets what a preflight allows. Locally (ALLOWED_ORIGINS set) the
+// SPA calls the Task API, whose routes take PATCH and DELETE, conditional
+// writes (If-Match), idempotency keys and answer with ETag and Location.
+func setCORS(cfg *funcapp.Config) {
+	cfg.CORSMethods = []string{"GET", "POST", "PATCH", "DELETE", "OPTIONS"}
+	cfg.CORSHeaders = []string{"Authorization", "Content-Type", "If-Match", "Idempotency-Key"}
+	cfg.CORSExposedHeaders = []string{"ETag", "WWW-Authenticate", "Location"}
 }

@@ -47,7 +47,7 @@
 //   - it stops the handler with SIGTERM, then SIGKILL after 10 s, and
 //     reports every exit on its output;
 //   - it runs each timerTrigger function (function name = its folder) on its
-//     six-field NCRONTAB schedule (funcapp.ParseNCRONTAB; a %SETTING%
+//     six-field NCRONTAB schedule (funchost.ParseNCRONTAB; a %SETTING%
 //     reference is resolved from the app settings, and an unset one fails
 //     NewHost, hence Start, naming it), evaluated in UTC, while the handler
 //     runs: it POSTs {"Data":{"<binding>":<timer info>},"Metadata":{"sys":…}}

@@ -18,7 +18,7 @@ import (
 
 	"github.com/handoff-dev/handoff/emulator/entra"
 	"github.com/handoff-dev/handoff/emulator/keyvault"
-	"github.com/handoff-dev/handoff/handler/downstream"
+	"github.com/handoff-dev/handoff/internal/appconfig"
 )
 
 // Ports are the loopback ports of a [Stack]; 0 picks a free port.
@@ -296,11 +296,11 @@ func (s *Stack) settings(app, stateDir string, urls map[string]string) map[strin
 			"AUDIT_SWEEP_SCHEDULE": DefaultAuditSweepSchedule,
 			// The Task API reads its secret from Key Vault with its
 			// managed identity, App Service style, as in Azure.
-			downstream.EnvCredential:      downstream.ModeKeyVaultSecret,
-			downstream.EnvKeyVaultURL:     s.Vault.BaseURL(),
-			downstream.EnvManagedIdentity: entra.TaskAPIIdentityClientID,
-			"IDENTITY_ENDPOINT":           s.Entra.BaseURL() + entra.IdentityEndpointPath,
-			"IDENTITY_HEADER":             entra.DevIdentityHeader,
+			appconfig.EnvCredential:      appconfig.ModeKeyVaultSecret,
+			appconfig.EnvKeyVaultURL:     s.Vault.BaseURL(),
+			appconfig.EnvManagedIdentity: entra.TaskAPIIdentityClientID,
+			"IDENTITY_ENDPOINT":          s.Entra.BaseURL() + entra.IdentityEndpointPath,
+			"IDENTITY_HEADER":            entra.DevIdentityHeader,
 		})
 	case AppNotification:
 		maps.Copy(env, map[string]string{

@@ -15,7 +15,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/handoff-dev/handoff/handler/funcapp"
+	"github.com/handoff-dev/handoff/internal/funchost"
 )
 
 // DefaultFunctionTimeout bounds one timer invocation, as the host's
@@ -33,7 +33,7 @@ type TimerFunction struct {
 	// Expression is the schedule as written, e.g. %AUDIT_SWEEP_SCHEDULE%.
 	Expression string
 	// Schedule is the expression with app settings resolved, parsed.
-	Schedule funcapp.Schedule
+	Schedule funchost.Schedule
 	// UseMonitor: the invocation carries a ScheduleStatus (function.json's
 	// useMonitor; when absent, true unless the schedule fires more often
 	// than once a minute).
@@ -92,7 +92,7 @@ func LoadTimers(appDir string, settings map[string]string) ([]TimerFunction, err
 			if err != nil {
 				return nil, fmt.Errorf("devstack: %s: schedule: %w", f, err)
 			}
-			sched, err := funcapp.ParseNCRONTAB(expr)
+			sched, err := funchost.ParseNCRONTAB(expr)
 			if err != nil {
 				return nil, fmt.Errorf("devstack: %s: schedule %q: %w", f, b.Schedule, err)
 			}
@@ -109,7 +109,7 @@ func LoadTimers(appDir string, settings map[string]string) ([]TimerFunction, err
 }
 
 // subMinute reports whether s fires more than once within some minute.
-func subMinute(s funcapp.Schedule) bool {
+func subMinute(s funchost.Schedule) bool {
 	// Every second field value fires in every matching minute, so one
 	// matching minute tells.
 	first := s.Next(time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC))
@@ -226,7 +226,7 @@ func (h *Host) schedule(schedCtx, runCtx context.Context, t *timer) {
 }
 
 // countUntil counts the occurrences after from up to now (at most 1000).
-func countUntil(s funcapp.Schedule, from, now time.Time) int {
+func countUntil(s funchost.Schedule, from, now time.Time) int {
 	n := 0
 	for at := s.Next(from); !at.IsZero() && !at.After(now) && n < 1000; at = s.Next(at) {
 		n++

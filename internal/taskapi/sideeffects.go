@@ -89,7 +89,7 @@ func (a *App) sideEffects(reqCtx context.Context, id *entraauth.Identity, notify
 
 // notify calls the Notification Service On-Behalf-Of the user.
 func (a *App) notify(ctx context.Context, id *entraauth.Identity, event string, t store.Task) *Failure {
-	tok, err := a.tokens.OnBehalfOf(ctx, id, a.cfg.Notification.Scope)
+	tok, err := a.tokens.OnBehalfOf(ctx, id.Token, id.TenantID, a.cfg.Notification.Scope)
 	if err != nil {
 		f := a.tokenFailure(ctx, id, err)
 		a.log.Warn("notification: no token", "reason", f.Reason, "tenant", id.TenantID, "error", err.Error())
@@ -97,7 +97,7 @@ func (a *App) notify(ctx context.Context, id *entraauth.Identity, event string, 
 	}
 	body := map[string]string{"event": event, "task_title": t.Title}
 	refresh := func(ctx context.Context, rejected downstream.Token) (downstream.Token, error) {
-		return a.tokens.RefreshOnBehalfOf(ctx, id, rejected, a.cfg.Notification.Scope)
+		return a.tokens.RefreshOnBehalfOf(ctx, id.Token, id.TenantID, rejected, a.cfg.Notification.Scope)
 	}
 	if f := a.postRefreshing(ctx, a.cfg.Notification.URL+"/api/notify", tok, body, refresh); f != nil {
 		a.log.Warn("notification: failed", "reason", f.Reason, "status", f.Status, "detail", f.Detail)

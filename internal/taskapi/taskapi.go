@@ -62,7 +62,7 @@ type Downstream struct {
 }
 
 // ConfigFromEnv reads the settings listed in Settings (the credential's
-// are read by downstream.CredentialFromEnv).
+// are read by appconfig.CredentialFromEnv).
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	e := appconfig.New(getenv)
 	c := Config{

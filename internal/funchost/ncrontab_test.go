@@ -1,4 +1,4 @@
-package funcapp_test
+package funchost_test
 
 import (
 	"strings"
@@ -6,7 +6,7 @@ import (
 	"time"
 	_ "time/tzdata" // the DST cases need America/New_York wherever the tests run
 
-	"github.com/handoff-dev/handoff/handler/funcapp"
+	"github.com/handoff-dev/handoff/internal/funchost"
 )
 
 func TestParseNCRONTAB(t *testing.T) {
@@ -15,7 +15,7 @@ func TestParseNCRONTAB(t *testing.T) {
 		"0 0 */2 * * *", "5,10-12,50-59/4 * * * * *", "15/20 * * * * *", "59 59 23 31 12 6",
 		"0 0 0 1 1 0", "0 0 0 * * 0,6", "0  */5\t*  * * *", " 0 0 9 * * 1-5 ", "*/100 * * * * *",
 	} {
-		s, err := funcapp.ParseNCRONTAB(expr)
+		s, err := funchost.ParseNCRONTAB(expr)
 		if err != nil {
 			t.Errorf("ParseNCRONTAB(%q): %v", expr, err)
 			continue
@@ -24,7 +24,7 @@ func TestParseNCRONTAB(t *testing.T) {
 			t.Errorf("ParseNCRONTAB(%q).String() = %q, want %q", expr, s.String(), want)
 		}
 	}
-	if !(funcapp.Schedule{}).IsZero() || !(funcapp.Schedule{}).Next(time.Now()).IsZero() {
+	if !(funchost.Schedule{}).IsZero() || !(funchost.Schedule{}).Next(time.Now()).IsZero() {
 		t.Error("the zero Schedule fires")
 	}
 
@@ -62,7 +62,7 @@ func TestParseNCRONTAB(t *testing.T) {
 		{"0 0 9 L * *", "is not a number"},
 		{"99999999999999999999 * * * * *", "is not a number"},
 	} {
-		_, err := funcapp.ParseNCRONTAB(tc.expr)
+		_, err := funchost.ParseNCRONTAB(tc.expr)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("ParseNCRONTAB(%q) = %v, want an error containing %q", tc.expr, err, tc.want)
 		}
@@ -126,7 +126,7 @@ func TestScheduleNext(t *testing.T) {
 		{"0 0 0 30 2 *", "2025-01-01T00:00:00Z", ""},
 		{"0 0 0 31 4,6,9,11 *", "2025-01-01T00:00:00Z", ""},
 	} {
-		s, err := funcapp.ParseNCRONTAB(tc.expr)
+		s, err := funchost.ParseNCRONTAB(tc.expr)
 		if err != nil {
 			t.Fatalf("ParseNCRONTAB(%q): %v", tc.expr, err)
 		}
@@ -144,7 +144,7 @@ func TestScheduleNext(t *testing.T) {
 }
 
 func TestScheduleNextSequence(t *testing.T) {
-	s, _ := funcapp.ParseNCRONTAB("0 */5 * * * *")
+	s, _ := funchost.ParseNCRONTAB("0 */5 * * * *")
 	at := time.Date(2025, 3, 14, 9, 58, 0, 0, time.UTC)
 	var got []string
 	for range 4 {
@@ -159,7 +159,7 @@ func TestScheduleNextSequence(t *testing.T) {
 func TestScheduleNextLocations(t *testing.T) {
 	t.Run("fixed offset", func(t *testing.T) {
 		loc := time.FixedZone("UTC+2", 2*3600)
-		s, _ := funcapp.ParseNCRONTAB("0 0 9 * * *")
+		s, _ := funchost.ParseNCRONTAB("0 0 9 * * *")
 		after := time.Date(2025, 3, 14, 8, 0, 0, 0, time.UTC).In(loc) // 10:00 there
 		got := s.Next(after)
 		if want := time.Date(2025, 3, 15, 9, 0, 0, 0, loc); !got.Equal(want) || got.Location() != loc {
@@ -172,7 +172,7 @@ func TestScheduleNextLocations(t *testing.T) {
 	}
 	t.Run("a skipped wall-clock time is skipped", func(t *testing.T) {
 		// 2025-03-09: 02:00 EST becomes 03:00 EDT, so 02:30 does not exist.
-		s, _ := funcapp.ParseNCRONTAB("0 30 2 * * *")
+		s, _ := funchost.ParseNCRONTAB("0 30 2 * * *")
 		got := s.Next(time.Date(2025, 3, 8, 3, 0, 0, 0, ny))
 		if want := time.Date(2025, 3, 10, 2, 30, 0, 0, ny); !got.Equal(want) {
 			t.Errorf("got %s, want %s", got, want)
@@ -180,7 +180,7 @@ func TestScheduleNextLocations(t *testing.T) {
 	})
 	t.Run("a repeated wall-clock time fires once", func(t *testing.T) {
 		// 2025-11-02: 02:00 EDT becomes 01:00 EST, so 01:30 happens twice.
-		s, _ := funcapp.ParseNCRONTAB("0 30 1 * * *")
+		s, _ := funchost.ParseNCRONTAB("0 30 1 * * *")
 		end := time.Date(2025, 11, 3, 12, 0, 0, 0, ny)
 		var fired []time.Time
 		for at := s.Next(time.Date(2025, 11, 1, 0, 0, 0, 0, ny)); at.Before(end); at = s.Next(at) {
@@ -191,7 +191,7 @@ func TestScheduleNextLocations(t *testing.T) {
 		}
 	})
 	t.Run("every minute through the repeated hour, always forward", func(t *testing.T) {
-		s, _ := funcapp.ParseNCRONTAB("0 * * * * *")
+		s, _ := funchost.ParseNCRONTAB("0 * * * * *")
 		at := time.Date(2025, 11, 2, 0, 30, 0, 0, ny)
 		end := at.Add(3 * time.Hour)
 		for n := 0; at.Before(end); n++ {
@@ -205,8 +205,8 @@ func TestScheduleNextLocations(t *testing.T) {
 }
 
 func BenchmarkScheduleNext(b *testing.B) {
-	every, _ := funcapp.ParseNCRONTAB("0 */5 * * * *")
-	never, _ := funcapp.ParseNCRONTAB("0 0 0 30 2 *")
+	every, _ := funchost.ParseNCRONTAB("0 */5 * * * *")
+	never, _ := funchost.ParseNCRONTAB("0 0 0 30 2 *")
 	at := time.Date(2025, 3, 14, 9, 0, 0, 0, time.UTC)
 	b.Run("every 5 minutes", func(b *testing.B) {
 		for b.Loop() {

@@ -23,6 +23,7 @@ import (
 	"github.com/handoff-dev/handoff/handler/downstream"
 	"github.com/handoff-dev/handoff/handler/entraauth"
 	"github.com/handoff-dev/handoff/handler/secrets"
+	"github.com/handoff-dev/handoff/internal/appconfig"
 )
 
 // MSAL Go caches managed identity tokens for the whole process, whatever
@@ -94,7 +95,7 @@ func envMap(m map[string]string) func(string) string { return func(k string) str
 
 func fromEnv(t *testing.T, settings map[string]string, now func() time.Time) (downstream.Credential, string) {
 	t.Helper()
-	cred, mode, err := downstream.CredentialFromEnv(downstream.EnvOptions{Getenv: envMap(settings), Transport: shared.HTTPClient(), Now: now})
+	cred, mode, err := appconfig.CredentialFromEnv(appconfig.EnvOptions{Getenv: envMap(settings), Transport: shared.HTTPClient(), Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,8 +108,8 @@ func credentialUses(name string) int64 {
 
 func TestCredentialSecret(t *testing.T) {
 	e := sharedEnv(t)
-	cred, mode := fromEnv(t, map[string]string{downstream.EnvClientSecret: entra.TaskAPISecret}, nil)
-	if mode != downstream.ModeSecret {
+	cred, mode := fromEnv(t, map[string]string{appconfig.EnvClientSecret: entra.TaskAPISecret}, nil)
+	if mode != appconfig.ModeSecret {
 		t.Errorf("inferred mode %q", mode)
 	}
 	tok, err := e.client(t, cred, nil).AppToken(context.Background(), auditScope)
@@ -125,8 +126,8 @@ func TestCredentialSecret(t *testing.T) {
 func TestCredentialManagedIdentity(t *testing.T) {
 	useManagedIdentity(t)
 	e := sharedEnv(t)
-	cred, _ := fromEnv(t, map[string]string{downstream.EnvCredential: downstream.ModeManagedIdentity,
-		downstream.EnvManagedIdentity: entra.TaskAPIIdentityClientID}, nil)
+	cred, _ := fromEnv(t, map[string]string{appconfig.EnvCredential: appconfig.ModeManagedIdentity,
+		appconfig.EnvManagedIdentity: entra.TaskAPIIdentityClientID}, nil)
 	c := e.client(t, cred, nil)
 	tok, err := c.AppToken(context.Background(), auditScope)
 	if err != nil {
@@ -137,7 +138,7 @@ func TestCredentialManagedIdentity(t *testing.T) {
 		t.Errorf("claims %v, uses %v", cl, shared.Stats().Credentials)
 	}
 	alice := e.user(t, entra.HomeTenantID, "alice@home.handoff.test")
-	if _, err := c.OnBehalfOf(context.Background(), alice, notificationScope); err != nil {
+	if _, err := c.OnBehalfOfUser(context.Background(), alice, notificationScope); err != nil {
 		t.Fatalf("OBO with the federated credential: %v", err)
 	}
 }
@@ -148,8 +149,8 @@ func TestCredentialCertificateFile(t *testing.T) {
 	if err := os.WriteFile(path, certPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cred, mode := fromEnv(t, map[string]string{downstream.EnvCertificatePath: path}, nil)
-	if mode != downstream.ModeCertificate {
+	cred, mode := fromEnv(t, map[string]string{appconfig.EnvCertificatePath: path}, nil)
+	if mode != appconfig.ModeCertificate {
 		t.Errorf("inferred mode %q", mode)
 	}
 	if _, err := e.client(t, cred, nil).AppToken(context.Background(), auditScope); err != nil {
@@ -169,8 +170,8 @@ func TestCredentialKeyVaultCertificate(t *testing.T) {
 	useManagedIdentity(t)
 	e := sharedEnv(t)
 	vault := startVault(t, map[string]string{"task-api-client-certificate": string(certPEM)}, entra.TaskAPIIdentityObjectID)
-	cred, _ := fromEnv(t, map[string]string{downstream.EnvCredential: downstream.ModeKeyVaultCertificate,
-		downstream.EnvKeyVaultURL: vault.BaseURL(), downstream.EnvManagedIdentity: entra.TaskAPIIdentityClientID}, nil)
+	cred, _ := fromEnv(t, map[string]string{appconfig.EnvCredential: appconfig.ModeKeyVaultCertificate,
+		appconfig.EnvKeyVaultURL: vault.BaseURL(), appconfig.EnvManagedIdentity: entra.TaskAPIIdentityClientID}, nil)
 	if _, err := e.client(t, cred, nil).AppToken(context.Background(), auditScope); err != nil {
 		t.Fatal(err)
 	}
@@ -186,9 +187,9 @@ func TestKeyVaultSecretRotation(t *testing.T) {
 	e := sharedEnv(t)
 	clk := &clock{}
 	vault := startVault(t, map[string]string{"task-api-client-secret": entra.TaskAPISecret}, entra.TaskAPIIdentityObjectID)
-	cred, mode := fromEnv(t, map[string]string{downstream.EnvKeyVaultURL: vault.BaseURL(),
-		downstream.EnvManagedIdentity: entra.TaskAPIIdentityClientID, downstream.EnvSecretRefresh: "1m"}, clk.Now)
-	if mode != downstream.ModeKeyVaultSecret {
+	cred, mode := fromEnv(t, map[string]string{appconfig.EnvKeyVaultURL: vault.BaseURL(),
+		appconfig.EnvManagedIdentity: entra.TaskAPIIdentityClientID, appconfig.EnvSecretRefresh: "1m"}, clk.Now)
+	if mode != appconfig.ModeKeyVaultSecret {
 		t.Errorf("inferred mode %q", mode)
 	}
 	c := e.client(t, cred, nil)
@@ -226,8 +227,8 @@ func TestKeyVaultSecretRefused(t *testing.T) {
 	e := sharedEnv(t)
 	vault := startVault(t, map[string]string{"task-api-client-secret": "the-secret-id-not-its-value"}, entra.TaskAPIIdentityObjectID)
 	clk := &clock{}
-	cred, _ := fromEnv(t, map[string]string{downstream.EnvKeyVaultURL: vault.BaseURL(),
-		downstream.EnvManagedIdentity: entra.TaskAPIIdentityClientID}, clk.Now)
+	cred, _ := fromEnv(t, map[string]string{appconfig.EnvKeyVaultURL: vault.BaseURL(),
+		appconfig.EnvManagedIdentity: entra.TaskAPIIdentityClientID}, clk.Now)
 	c := e.client(t, cred, nil)
 	_, err := c.AppToken(context.Background(), auditScope)
 	var ce *downstream.CredentialError
@@ -257,8 +258,8 @@ func TestKeyVaultAccessDenied(t *testing.T) {
 	useManagedIdentity(t)
 	e := sharedEnv(t)
 	vault := startVault(t, map[string]string{"task-api-client-secret": entra.TaskAPISecret}) // no readers
-	cred, _ := fromEnv(t, map[string]string{downstream.EnvKeyVaultURL: vault.BaseURL(),
-		downstream.EnvManagedIdentity: entra.TaskAPIIdentityClientID}, nil)
+	cred, _ := fromEnv(t, map[string]string{appconfig.EnvKeyVaultURL: vault.BaseURL(),
+		appconfig.EnvManagedIdentity: entra.TaskAPIIdentityClientID}, nil)
 	_, err := e.client(t, cred, nil).AppToken(context.Background(), auditScope)
 	if !errors.Is(err, secrets.ErrAccessDenied) || !strings.Contains(err.Error(), "Key Vault Secrets User") {
 		t.Fatalf("got %v", err)
@@ -268,14 +269,14 @@ func TestKeyVaultAccessDenied(t *testing.T) {
 func TestCredentialFromEnvRefusals(t *testing.T) {
 	for name, settings := range map[string]map[string]string{
 		"nothing configured":       {},
-		"unknown mode":             {downstream.EnvCredential: "password"},
-		"secret mode, no secret":   {downstream.EnvCredential: downstream.ModeSecret},
-		"vault mode, no vault URL": {downstream.EnvCredential: downstream.ModeKeyVaultSecret},
-		"http vault":               {downstream.EnvKeyVaultURL: "http://127.0.0.1:7074"},
-		"refresh too short":        {downstream.EnvKeyVaultURL: "https://127.0.0.1:7074", downstream.EnvSecretRefresh: "1s"},
-		"certificate file missing": {downstream.EnvCertificatePath: "/nonexistent/task-api.pem"},
+		"unknown mode":             {appconfig.EnvCredential: "password"},
+		"secret mode, no secret":   {appconfig.EnvCredential: appconfig.ModeSecret},
+		"vault mode, no vault URL": {appconfig.EnvCredential: appconfig.ModeKeyVaultSecret},
+		"http vault":               {appconfig.EnvKeyVaultURL: "http://127.0.0.1:7074"},
+		"refresh too short":        {appconfig.EnvKeyVaultURL: "https://127.0.0.1:7074", appconfig.EnvSecretRefresh: "1s"},
+		"certificate file missing": {appconfig.EnvCertificatePath: "/nonexistent/task-api.pem"},
 	} {
-		if _, _, err := downstream.CredentialFromEnv(downstream.EnvOptions{Getenv: envMap(settings)}); err == nil {
+		if _, _, err := appconfig.CredentialFromEnv(appconfig.EnvOptions{Getenv: envMap(settings)}); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}

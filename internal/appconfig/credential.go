@@ -1,4 +1,4 @@
-package downstream
+package appconfig
 
 import (
 	"errors"
@@ -12,10 +12,13 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
+	"github.com/handoff-dev/handoff/handler/downstream"
 	"github.com/handoff-dev/handoff/handler/secrets"
 )
 
-// Settings [CredentialFromEnv] reads.
+// Settings [CredentialFromEnv] reads: the apps' conventions for the credential
+// that proves their own identity to Entra (handler/downstream takes a
+// Credential and reads no environment itself).
 const (
 	EnvCredential      = "AZURE_API_CREDENTIAL"              // managed-identity | secret | keyvault-secret | certificate | keyvault-certificate
 	EnvClientSecret    = "AZURE_API_CLIENT_SECRET"           // for secret
@@ -55,7 +58,7 @@ type EnvOptions struct {
 // vault, a certificate file, in that order). It returns the credential and
 // the mode chosen. The managed identity modes use azidentity's
 // ManagedIdentityCredential, AZURE_CLIENT_ID naming a user-assigned one.
-func CredentialFromEnv(opts EnvOptions) (Credential, string, error) {
+func CredentialFromEnv(opts EnvOptions) (downstream.Credential, string, error) {
 	get := opts.Getenv
 	if get == nil {
 		get = os.Getenv
@@ -71,14 +74,14 @@ func CredentialFromEnv(opts EnvOptions) (Credential, string, error) {
 		case env(EnvCertificatePath) != "":
 			mode = ModeCertificate
 		default:
-			return nil, "", fmt.Errorf("downstream: no credential configured: set %s to %s (recommended in Azure), or set %s, %s or %s", EnvCredential, ModeManagedIdentity, EnvClientSecret, EnvKeyVaultURL, EnvCertificatePath)
+			return nil, "", fmt.Errorf("appconfig: no credential configured: set %s to %s (recommended in Azure), or set %s, %s or %s", EnvCredential, ModeManagedIdentity, EnvClientSecret, EnvKeyVaultURL, EnvCertificatePath)
 		}
 	}
-	rotation := RotationOptions{Logger: opts.Logger, Now: opts.Now}
+	rotation := downstream.RotationOptions{Logger: opts.Logger, Now: opts.Now}
 	if r := env(EnvSecretRefresh); r != "" {
 		d, err := time.ParseDuration(r)
 		if err != nil || d < minRefresh {
-			return nil, "", fmt.Errorf("downstream: %s=%q must be a duration of at least %s", EnvSecretRefresh, r, minRefresh)
+			return nil, "", fmt.Errorf("appconfig: %s=%q must be a duration of at least %s", EnvSecretRefresh, r, minRefresh)
 		}
 		rotation.Refresh = d
 	}
@@ -95,7 +98,7 @@ func CredentialFromEnv(opts EnvOptions) (Credential, string, error) {
 	vaultSecret := func(nameVar, defaultName string) (secrets.Secret, error) {
 		u := env(EnvKeyVaultURL)
 		if u == "" {
-			return secrets.Secret{}, fmt.Errorf("downstream: %s=%s needs %s", EnvCredential, mode, EnvKeyVaultURL)
+			return secrets.Secret{}, fmt.Errorf("appconfig: %s=%s needs %s", EnvCredential, mode, EnvKeyVaultURL)
 		}
 		mi, err := managedIdentity()
 		if err != nil {
@@ -118,11 +121,11 @@ func CredentialFromEnv(opts EnvOptions) (Credential, string, error) {
 		if err != nil {
 			return nil, "", err
 		}
-		return FederatedManagedIdentity(mi), mode, nil
+		return downstream.FederatedManagedIdentity(mi), mode, nil
 	case ModeSecret:
-		c, err := ClientSecret(env(EnvClientSecret))
+		c, err := downstream.ClientSecret(env(EnvClientSecret))
 		if err != nil {
-			return nil, "", fmt.Errorf("downstream: %s=%s needs %s", EnvCredential, mode, EnvClientSecret)
+			return nil, "", fmt.Errorf("appconfig: %s=%s needs %s", EnvCredential, mode, EnvClientSecret)
 		}
 		return c, mode, nil
 	case ModeKeyVaultSecret:
@@ -130,25 +133,25 @@ func CredentialFromEnv(opts EnvOptions) (Credential, string, error) {
 		if err != nil {
 			return nil, "", err
 		}
-		return RotatingSecret(s, rotation), mode, nil
+		return downstream.RotatingSecret(s, rotation), mode, nil
 	case ModeCertificate:
 		path := env(EnvCertificatePath)
 		if path == "" {
-			return nil, "", fmt.Errorf("downstream: %s=%s needs %s", EnvCredential, mode, EnvCertificatePath)
+			return nil, "", fmt.Errorf("appconfig: %s=%s needs %s", EnvCredential, mode, EnvCertificatePath)
 		}
 		pem, err := os.ReadFile(path)
 		if err != nil {
-			return nil, "", fmt.Errorf("downstream: %s: %w", EnvCertificatePath, err)
+			return nil, "", fmt.Errorf("appconfig: %s: %w", EnvCertificatePath, err)
 		}
-		c, err := CertificateFromPEM(pem)
+		c, err := downstream.CertificateFromPEM(pem)
 		return c, mode, err
 	case ModeKeyVaultCertificate:
 		s, err := vaultSecret(EnvCertificateName, "task-api-client-certificate")
 		if err != nil {
 			return nil, "", err
 		}
-		return RotatingCertificate(s, rotation), mode, nil
+		return downstream.RotatingCertificate(s, rotation), mode, nil
 	}
-	return nil, "", errors.New("downstream: " + EnvCredential + "=" + mode + " is not one of " +
+	return nil, "", errors.New("appconfig: " + EnvCredential + "=" + mode + " is not one of " +
 		strings.Join([]string{ModeManagedIdentity, ModeSecret, ModeKeyVaultSecret, ModeCertificate, ModeKeyVaultCertificate}, ", "))
 }

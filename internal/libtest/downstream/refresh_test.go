@@ -167,9 +167,9 @@ func TestRefreshOnBehalfOf(t *testing.T) {
 	alice := e.user(t, entra.HomeTenantID, "alice@home.handoff.test")
 	bob := e.user(t, entra.HomeTenantID, "bob@home.handoff.test")
 	erin := e.user(t, entra.SecondTenantID, "erin@fabrikam.handoff.test")
-	oldA, errA := c.OnBehalfOf(ctx, alice, notificationScope)
-	oldB, errB := c.OnBehalfOf(ctx, bob, notificationScope)
-	oldE, errE := c.OnBehalfOf(ctx, erin, notificationScope)
+	oldA, errA := c.OnBehalfOfUser(ctx, alice, notificationScope)
+	oldB, errB := c.OnBehalfOfUser(ctx, bob, notificationScope)
+	oldE, errE := c.OnBehalfOfUser(ctx, erin, notificationScope)
 	if err := errors.Join(errA, errB, errE); err != nil {
 		t.Fatal(err)
 	}
@@ -181,36 +181,39 @@ func TestRefreshOnBehalfOf(t *testing.T) {
 	newKid := e.srv.SigningKeyID()
 	before := e.grants(entra.GrantOnBehalfOf)
 
-	freshA, err := c.RefreshOnBehalfOf(ctx, alice, oldA, notificationScope)
+	freshA, err := c.RefreshOnBehalfOf(ctx, alice.Token, alice.TenantID, oldA, notificationScope)
 	if err != nil || kidOf(t, freshA.AccessToken) != newKid {
 		t.Fatalf("alice's refresh: %v", err)
 	}
 	// Bob's cached token went with alice's: his refusal is answered with a
 	// new token, though the tenant's bucket is empty.
-	freshB, err := c.RefreshOnBehalfOf(ctx, bob, oldB, notificationScope)
+	freshB, err := c.RefreshOnBehalfOf(ctx, bob.Token, bob.TenantID, oldB, notificationScope)
 	if err != nil || kidOf(t, freshB.AccessToken) != newKid || claimsOf(t, freshB.AccessToken)["oid"] != entra.BobOID {
 		t.Fatalf("bob's refresh: %v", err)
 	}
 	// Another tenant has its own bucket.
-	freshE, err := c.RefreshOnBehalfOf(ctx, erin, oldE, notificationScope)
+	freshE, err := c.RefreshOnBehalfOf(ctx, erin.Token, erin.TenantID, oldE, notificationScope)
 	if err != nil || kidOf(t, freshE.AccessToken) != newKid {
 		t.Fatalf("erin's refresh: %v", err)
 	}
 	if got := e.grants(entra.GrantOnBehalfOf) - before; got != 3 {
 		t.Errorf("OBO token requests = %d, want 3", got)
 	}
-	if _, err := c.RefreshOnBehalfOf(ctx, alice, freshA, notificationScope); !errors.Is(err, downstream.ErrRefreshLimited) {
+	if _, err := c.RefreshOnBehalfOf(ctx, alice.Token, alice.TenantID, freshA, notificationScope); !errors.Is(err, downstream.ErrRefreshLimited) {
 		t.Errorf("second refusal within the interval: %v, want ErrRefreshLimited", err)
 	}
 	if st := c.Stats(); st.ForcedRefreshes != 2 || st.RefreshesLimited != 1 {
 		t.Errorf("stats = %+v, want 2 forced refreshes (home, second tenant) and 1 limited", st)
 	}
 	clk.Advance(downstream.DefaultForcedRefreshInterval)
-	if tok, err := c.RefreshOnBehalfOf(ctx, alice, freshA, notificationScope); err != nil || tok.AccessToken == freshA.AccessToken {
+	if tok, err := c.RefreshOnBehalfOf(ctx, alice.Token, alice.TenantID, freshA, notificationScope); err != nil || tok.AccessToken == freshA.AccessToken {
 		t.Errorf("refusal after the default interval: %v", err)
 	}
-	if _, err := c.RefreshOnBehalfOf(ctx, nil, freshA, notificationScope); !errors.Is(err, downstream.ErrNotDelegated) {
-		t.Errorf("no user: %v", err)
+	if _, err := c.RefreshOnBehalfOf(ctx, "", alice.TenantID, freshA, notificationScope); !errors.Is(err, downstream.ErrNotDelegated) {
+		t.Errorf("no user token: %v", err)
+	}
+	if _, err := c.RefreshOnBehalfOf(ctx, alice.Token, "common", freshA, notificationScope); !errors.Is(err, downstream.ErrNotDelegated) {
+		t.Errorf("a tenant that is not a GUID: %v", err)
 	}
 }
 

@@ -142,7 +142,7 @@ func TestOBOCached(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range 10 {
-				if _, err := c.OnBehalfOf(context.Background(), alice, notificationScope); err != nil {
+				if _, err := c.OnBehalfOfUser(context.Background(), alice, notificationScope); err != nil {
 					t.Error(err)
 					return
 				}
@@ -162,7 +162,7 @@ func TestOBOCached(t *testing.T) {
 	e.srv.ResetStats()
 	for _, u := range users {
 		for range 100 {
-			tok, err := c.OnBehalfOf(context.Background(), u, notificationScope)
+			tok, err := c.OnBehalfOfUser(context.Background(), u, notificationScope)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -187,7 +187,8 @@ func TestOBOAtUsersTenant(t *testing.T) {
 	erin := e.user(t, entra.SecondTenantID, "erin@fabrikam.handoff.test")
 	alice := e.user(t, entra.HomeTenantID, "alice@home.handoff.test")
 	for _, u := range []*entraauth.Identity{erin, alice} {
-		tok, err := c.OnBehalfOf(context.Background(), u, notificationScope)
+		// The raw form: the bearer token and the user's tenant, however validated.
+		tok, err := c.OnBehalfOf(context.Background(), u.Token, u.TenantID, notificationScope)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -199,8 +200,25 @@ func TestOBOAtUsersTenant(t *testing.T) {
 	if byTenant[entra.SecondTenantID] != 1 || byTenant[entra.HomeTenantID] != 1 || len(byTenant) != 2 {
 		t.Errorf("OBO requests by authority tenant = %v", byTenant)
 	}
-	if _, err := c.OnBehalfOf(context.Background(), &entraauth.Identity{AppOnly: true, Token: "x", TenantID: entra.HomeTenantID}, notificationScope); !errors.Is(err, downstream.ErrNotDelegated) {
+	if _, err := c.OnBehalfOfUser(context.Background(), &entraauth.Identity{AppOnly: true, Token: "x", TenantID: entra.HomeTenantID}, notificationScope); !errors.Is(err, downstream.ErrNotDelegated) {
 		t.Errorf("OBO with an app-only identity: %v", err)
+	}
+	if _, err := c.OnBehalfOfUser(context.Background(), nil, notificationScope); !errors.Is(err, downstream.ErrNotDelegated) {
+		t.Errorf("OBO with no identity: %v", err)
+	}
+	// The raw form refuses what it cannot exchange before any request: no
+	// token, or a tenant that is not one (common, organizations, a name).
+	before := e.grants(entra.GrantOnBehalfOf)
+	for _, tenant := range []string{"", "common", "organizations", "contoso.onmicrosoft.com"} {
+		if _, err := c.OnBehalfOf(context.Background(), alice.Token, tenant, notificationScope); !errors.Is(err, downstream.ErrNotDelegated) {
+			t.Errorf("OBO at tenant %q: %v", tenant, err)
+		}
+	}
+	if _, err := c.OnBehalfOf(context.Background(), "", alice.TenantID, notificationScope); !errors.Is(err, downstream.ErrNotDelegated) {
+		t.Errorf("OBO with no token: %v", err)
+	}
+	if got := e.grants(entra.GrantOnBehalfOf); got != before {
+		t.Errorf("refused calls made %d OBO requests", got-before)
 	}
 }
 
@@ -222,7 +240,7 @@ func TestOBOBounded(t *testing.T) {
 	}
 	var afterWarmup uint64
 	for i := range 2000 {
-		if _, err := c.OnBehalfOf(context.Background(), e.signed(t, alice, i), notificationScope); err != nil {
+		if _, err := c.OnBehalfOfUser(context.Background(), e.signed(t, alice, i), notificationScope); err != nil {
 			t.Fatal(err)
 		}
 		if s := c.Stats(); s.OBOCached > 100 || s.MSALEntries > 100 {
@@ -256,7 +274,7 @@ func TestTenantClientCreatedOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := c.OnBehalfOf(context.Background(), e.signed(t, erin, i), notificationScope); err != nil {
+			if _, err := c.OnBehalfOfUser(context.Background(), e.signed(t, erin, i), notificationScope); err != nil {
 				t.Error(err)
 			}
 		}()
@@ -275,7 +293,7 @@ func TestTenantClientsBounded(t *testing.T) {
 	erin := e.user(t, entra.SecondTenantID, "erin@fabrikam.handoff.test")
 	alice := e.user(t, entra.HomeTenantID, "alice@home.handoff.test")
 	for _, u := range []*entraauth.Identity{erin, alice, erin} {
-		if _, err := c.OnBehalfOf(context.Background(), e.signed(t, u, int(time.Now().UnixNano())), notificationScope); err != nil {
+		if _, err := c.OnBehalfOfUser(context.Background(), e.signed(t, u, int(time.Now().UnixNano())), notificationScope); err != nil {
 			t.Fatal(err)
 		}
 		if s := c.Stats(); s.Tenants > 1 {
@@ -335,7 +353,7 @@ func TestPitfalls(t *testing.T) {
 		cl := claimsOf(t, other.Token)
 		cl["aud"] = entra.NotificationClientID
 		other.Token, _ = e.srv.SignToken(cl)
-		_, err := c.OnBehalfOf(ctx, other, notificationScope)
+		_, err := c.OnBehalfOfUser(ctx, other, notificationScope)
 		var ie *downstream.InvalidAssertionError
 		if !errors.As(err, &ie) || ie.Code != 500131 || !strings.Contains(err.Error(), "issued for another API") {
 			t.Fatalf("got %v", err)
@@ -345,7 +363,7 @@ func TestPitfalls(t *testing.T) {
 		c := e.client(t, nil, nil)
 		clk.Advance(2 * time.Hour)
 		defer clk.Advance(-2 * time.Hour)
-		_, err := c.OnBehalfOf(ctx, e.signed(t, alice, 2), notificationScope)
+		_, err := c.OnBehalfOfUser(ctx, e.signed(t, alice, 2), notificationScope)
 		var ie *downstream.InvalidAssertionError
 		if !errors.As(err, &ie) || ie.Code != 500133 || !strings.Contains(err.Error(), "expired") {
 			t.Fatalf("got %v", err)
@@ -363,7 +381,7 @@ func TestPitfalls(t *testing.T) {
 		second.ConsentGrants = kept
 		e2 := newEnv(t, entra.Config{Directory: dir})
 		erin := e2.user(t, entra.SecondTenantID, "erin@fabrikam.handoff.test")
-		_, err := e2.client(t, nil, nil).OnBehalfOf(ctx, erin, notificationScope)
+		_, err := e2.client(t, nil, nil).OnBehalfOfUser(ctx, erin, notificationScope)
 		var cr *downstream.ConsentRequiredError
 		if !errors.As(err, &cr) || cr.Code != 65001 || cr.Scopes[0] != notificationScope || !strings.Contains(err.Error(), "an admin of the user's tenant must grant it") {
 			t.Fatalf("got %v", err)

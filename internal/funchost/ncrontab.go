@@ -1,4 +1,9 @@
-package funcapp
+// Package funchost is the Functions host's side of a timer trigger, which the
+// devstack host simulator (internal/devstack) plays locally: parsing the
+// six-field NCRONTAB schedules of function.json and finding when they fire.
+// A custom handler needs none of it (it is handed a funcapp.TimerInfo), so
+// it lives here, outside the library.
+package funchost
 
 import (
 	"errors"
