@@ -84,6 +84,8 @@ type Server struct {
 	consents  map[string][]string // user consents given on the sign-in page: "client resource oid" → scopes
 	controls  controls
 	stats     Stats
+
+	refusedRefreshTokens int // under mu; see RefuseRefreshTokens
 }
 
 // New creates a Server: it loads or creates the CA and signing keys in
@@ -206,6 +208,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /{tenant}/oauth2/v2.0/logout", s.handleLogout)
 	m.HandleFunc("GET /msi/token", s.handleManagedIdentity)
 	s.adminRoutes(m)
+	s.refusalRoutes(m)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "error_description": "The emulator serves no endpoint at " + r.URL.Path})
 	})
