@@ -2,6 +2,7 @@ package entra_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -77,6 +78,16 @@ func TestRefuseRefreshTokensAdminOnly(t *testing.T) {
 	}
 	if got := adminPost(t, srv, path, `{"count":1000}`, true); got != http.StatusNoContent {
 		t.Errorf("refuse at the limit (1000): %d", got)
+	}
+	// A caller that is not on loopback is refused, header or not.
+	remote := httptest.NewRequest(http.MethodPost, path, strings.NewReader(`{"count":1}`))
+	remote.RemoteAddr = "203.0.113.7:40000"
+	remote.Header.Set(entra.AdminHeader, "1")
+	rec := httptest.NewRecorder()
+	srv.RefuseRefreshTokens(0)
+	srv.ServeHTTP(rec, remote)
+	if rec.Code != http.StatusForbidden {
+		t.Errorf("from %s: %d, want 403", remote.RemoteAddr, rec.Code)
 	}
 	req, _ := http.NewRequest(http.MethodOptions, srv.BaseURL()+path, nil)
 	req.Header.Set("Origin", "http://localhost:3000")
