@@ -208,6 +208,8 @@ const adminPrefix = "/_emulator/"
 //	POST /_emulator/keys/rotate             {"retire_old": bool}
 //	POST /_emulator/fail                    {"endpoint": "token"|"jwks", "count": n, "grant": ""}
 //	POST /_emulator/latency                 {"token_ms": n}
+//
+// refusalRoutes (refusal.go) adds POST /_emulator/refresh-tokens/refuse.
 func (s *Server) adminRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET /_emulator/stats", s.admin(func(w http.ResponseWriter, r *http.Request) error {
 		writeJSON(w, http.StatusOK, s.Stats())

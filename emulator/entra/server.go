@@ -86,6 +86,8 @@ type Server struct {
 	consents  map[string][]string // user consents given on the sign-in page: "client resource oid" → scopes
 	controls  controls
 	stats     Stats
+
+	refusedRefreshTokens int // under mu; see RefuseRefreshTokens
 }
 
 // New creates a Server: it loads or creates the CA and signing keys in
@@ -217,6 +219,7 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /devicelogin", s.handleDeviceLoginCode)
 	m.HandleFunc("POST /devicelogin/signin", s.handleDeviceLoginSignIn)
 	m.HandleFunc("GET /{$}", s.handleDirectoryPage) // page.go; loopback only
+	s.refusalRoutes(m)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "error_description": "The emulator serves no endpoint at " + r.URL.Path})
 	})

@@ -349,6 +349,9 @@ func (s *Server) refreshToken(req *tokenRequest) (*tokenResponse, *stsError) {
 	if !s.now().Before(time.Unix(rt.Expires, 0)) {
 		return nil, errInvalidGrant(700082, "The refresh token has expired due to inactivity or its maximum lifetime.")
 	}
+	if e := s.refusedRefresh(); e != nil {
+		return nil, e
+	}
 	app, acr, e := s.authenticateClient(req)
 	if e != nil {
 		return nil, e

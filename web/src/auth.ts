@@ -1,6 +1,8 @@
 import {
   AccountInfo,
   AuthenticationResult,
+  BrowserAuthError,
+  BrowserAuthErrorCodes,
   InteractionRequiredAuthError,
   IPublicClientApplication,
   createStandardPublicClientApplication,
@@ -8,6 +10,19 @@ import {
 import { config } from "./config";
 
 let msal: IPublicClientApplication;
+
+/**
+ * In MSAL's hidden iframe (silent renewal when a refresh token is refused:
+ * prompt=none on the Entra session), Entra sends the answer to this page's
+ * URL; MSAL.js 5 reads it only when that page hands it to the main frame
+ * (the redirect bridge). True when this page did so and is done.
+ */
+export async function relaySilentResponse(): Promise<boolean> {
+  if (window.parent === window || !/[#&?]state=/.test(window.location.hash + window.location.search)) return false;
+  const { broadcastResponseToMainFrame } = await import("@azure/msal-browser/redirect-bridge");
+  await broadcastResponseToMainFrame();
+  return true;
+}
 
 /** Starts MSAL and completes a redirect back from Entra, if this is one. */
 export async function initAuth(): Promise<AccountInfo | null> {
@@ -61,12 +76,20 @@ export async function taskApiToken(forceRefresh = false): Promise<string> {
     const r = await msal.acquireTokenSilent({ scopes: [config.taskScope], account, forceRefresh });
     return r.accessToken;
   } catch (e) {
-    if (e instanceof InteractionRequiredAuthError) {
+    if (e instanceof InteractionRequiredAuthError || silentRenewalTimedOut(e)) {
       await msal.acquireTokenRedirect({ scopes: [config.taskScope], account });
       throw new RedirectingError();
     }
     throw e;
   }
+}
+
+/**
+ * The silent iframe got no answer in time (a browser that blocks the
+ * frame, say): only the user can renew the session now.
+ */
+function silentRenewalTimedOut(e: unknown): boolean {
+  return e instanceof BrowserAuthError && e.errorCode === BrowserAuthErrorCodes.timedOut;
 }
 
 /**

@@ -1,7 +1,7 @@
 import "./style.css";
 import type { AccountInfo } from "@azure/msal-browser";
 import { api, ApiError, Failure, Me, RedirectingError, Task } from "./api";
-import { grantConsent, initAuth, signIn, signOut } from "./auth";
+import { grantConsent, initAuth, relaySilentResponse, signIn, signOut } from "./auth";
 import { config } from "./config";
 
 const app = document.getElementById("app")!;
@@ -86,7 +86,7 @@ function message(op: string, e: unknown): string | null {
   if (e instanceof RedirectingError) return null;
   if (e instanceof ApiError) {
     if (e.status === 403) return forbidden[op] ?? "You are not allowed to do that.";
-    if (e.status === 412) return "This task changed since you loaded it; the list is refreshed, try again.";
+    if (e.status === 412) return "This task was changed elsewhere (another tab or person) since this page loaded it.";
     if (e.status === 404) return "That task no longer exists.";
     if (e.status === 401) return "Your sign-in was not accepted; sign in again.";
     return `${e.detail} (HTTP ${e.status})`;
@@ -99,6 +99,10 @@ function showError(op: string, e: unknown): void {
   const text = message(op, e);
   if (text === null) return;
   console.error(op, e);
+  showText(text);
+}
+
+function showText(text: string): void {
   const box = document.querySelector<HTMLElement>("[data-testid=error]");
   if (box) {
     box.textContent = text;
@@ -217,9 +221,35 @@ async function complete(id: string): Promise<void> {
     if (etag) etags.set(id, etag);
   } catch (e) {
     etags.delete(id);
-    showError("complete", e);
+    if (isConflict(e)) await reloadAfterConflict(id, "complete");
+    else showError("complete", e);
   }
   await refreshTasks();
+}
+
+function isConflict(e: unknown): boolean {
+  return e instanceof ApiError && e.status === 412;
+}
+
+/**
+ * A 412: the task changed since this page read it (another tab completed
+ * it, say), so the If-Match was stale. Reload that task, keep its new ETag
+ * (a second try then applies to what the user now sees) and say what
+ * happened and where the task stands.
+ */
+async function reloadAfterConflict(id: string, op: "complete" | "remove"): Promise<void> {
+  const why = message(op, new ApiError(412, "Precondition Failed"));
+  try {
+    const { data, etag } = await api.get(id);
+    if (etag) etags.set(id, etag);
+    const now = data.completed
+      ? "It is reloaded: it is already completed."
+      : `It is reloaded: check it and ${op === "complete" ? "complete" : "delete"} it again if you still want to.`;
+    showText(`${why} ${now}`);
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 404) showText(`${why} It has been deleted.`);
+    else showError(op, e);
+  }
 }
 
 async function remove(id: string): Promise<void> {
@@ -229,9 +259,34 @@ async function remove(id: string): Promise<void> {
     etags.delete(id);
   } catch (e) {
     etags.delete(id);
-    showError("remove", e);
+    if (isConflict(e)) await reloadAfterConflict(id, "remove");
+    else showError("remove", e);
   }
   await refreshTasks();
+}
+
+/**
+ * The create form's draft, kept in sessionStorage as it is typed: a create
+ * that needs the user to sign in again (the refresh token was refused)
+ * leaves for Entra mid-submit, and the page that comes back is a new one.
+ * Cleared once the task is created.
+ */
+const DRAFT_KEY = "handoff.draft";
+interface Draft {
+  title: string;
+  description: string;
+}
+function loadDraft(): Draft | null {
+  try {
+    const d = JSON.parse(sessionStorage.getItem(DRAFT_KEY) || "null");
+    return d && typeof d.title === "string" && typeof d.description === "string" ? d : null;
+  } catch {
+    return null;
+  }
+}
+function saveDraft(d: Draft): void {
+  if (d.title || d.description) sessionStorage.setItem(DRAFT_KEY, JSON.stringify(d));
+  else sessionStorage.removeItem(DRAFT_KEY);
 }
 
 function createForm(): HTMLElement {
@@ -239,10 +294,21 @@ function createForm(): HTMLElement {
   const desc = h("input", { name: "description", maxlength: "2000", placeholder: "Details (optional)", "data-testid": "new-description" }) as HTMLInputElement;
   const submit = h("button", { type: "submit", class: "primary", "data-testid": "create" }, "Create task") as HTMLButtonElement;
   const form = h("form", { "data-testid": "create-form", class: "create" }, title, desc, submit) as HTMLFormElement;
+  const draft = loadDraft();
+  if (draft) {
+    title.value = draft.title;
+    desc.value = draft.description;
+    form.append(h("p", { class: "muted", "data-testid": "draft-restored" }, "Your unsaved task was kept: press Create task to finish it."));
+  }
+  form.addEventListener("input", () => saveDraft({ title: title.value, description: desc.value }));
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     submit.disabled = true;
-    if (await create(title.value, desc.value)) form.reset();
+    if (await create(title.value, desc.value)) {
+      form.reset();
+      sessionStorage.removeItem(DRAFT_KEY);
+      form.querySelector("[data-testid=draft-restored]")?.remove();
+    }
     submit.disabled = false;
   });
   return form;
@@ -257,7 +323,10 @@ async function renderDashboard(account: AccountInfo): Promise<void> {
     return;
   }
   const out = h("button", { "data-testid": "sign-out" }, "Sign out");
-  out.addEventListener("click", () => void signOut());
+  out.addEventListener("click", () => {
+    sessionStorage.removeItem(DRAFT_KEY); // the next user of this tab sees no one else's draft
+    void signOut();
+  });
   whoBar.replaceChildren(h("span", {}, `${me.name} `), out);
 
   const roles = me.roles.length ? me.roles.join(", ") : "none";
@@ -290,6 +359,7 @@ async function renderDashboard(account: AccountInfo): Promise<void> {
 }
 
 async function boot(): Promise<void> {
+  if (await relaySilentResponse()) return;
   let account: AccountInfo | null;
   try {
     account = await initAuth();

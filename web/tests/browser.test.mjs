@@ -2,13 +2,15 @@
 // real MSAL.js, the Entra ID emulator's sign-in page and the Task API of a
 // devstack that is already running (make browser-test starts one).
 //
-// Env: SPA_URL (http://localhost:3000), STATE_DIR (../.state: the
-// emulator's CA is trusted by its SPKI hash, nothing else is), CHROMIUM
+// Env: SPA_URL (http://localhost:3000), ENTRA_URL (https://127.0.0.1:17070:
+// the emulator whose admin controls the token-expiry scenarios use), STATE_DIR
+// (../.state: the emulator's CA is trusted by its SPKI hash, nothing else is), CHROMIUM
 // (else the first of chromium, chromium-browser, google-chrome on PATH, as
 // scripts/ensure-chromium.sh finds it), DEVSTACK_PID (enables the "Notification Service
 // down" scenario: web/tests/devstack.go stops that app on SIGUSR1).
 import { chromium } from "playwright-core";
 import { createHash, X509Certificate } from "node:crypto";
+import { request as httpsRequest } from "node:https";
 import { accessSync, constants, mkdtempSync, readFileSync, rmSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve, dirname } from "node:path";
@@ -18,6 +20,7 @@ import assert from "node:assert/strict";
 const here = dirname(fileURLToPath(import.meta.url));
 const SPA = process.env.SPA_URL || "http://localhost:3000";
 const STATE = resolve(process.env.STATE_DIR || join(here, "..", "..", ".state"));
+const ENTRA = process.env.ENTRA_URL || "https://127.0.0.1:17070";
 const CHROMIUM = findChromium();
 
 // findChromium is $CHROMIUM or the first browser on PATH; without one it
@@ -46,6 +49,46 @@ function caSPKIHash() {
   return createHash("sha256").update(spki).digest("base64");
 }
 const spki = caSPKIHash();
+
+// emulator calls the Entra emulator's admin routes (loopback, the admin
+// header, its CA trusted and nothing else) and returns the parsed answer.
+function emulator(method, path, body) {
+  return new Promise((ok, fail) => {
+    const req = httpsRequest(ENTRA + path, {
+      method, ca: readFileSync(join(STATE, "entra", "ca.pem")), timeout: 20000,
+      headers: { "X-Emulator-Admin": "1", "Content-Type": "application/json" },
+    }, (res) => {
+      let text = "";
+      res.on("data", (c) => (text += c));
+      res.on("end", () => (res.statusCode >= 300
+        ? fail(new Error(`${method} ${path}: ${res.statusCode} ${text}`))
+        : ok(text ? JSON.parse(text) : null)));
+    });
+    req.on("timeout", () => req.destroy(new Error(`${method} ${path}: timed out`)));
+    req.on("error", fail);
+    req.end(body === undefined ? undefined : JSON.stringify(body));
+  });
+}
+const stats = () => emulator("GET", "/_emulator/stats");
+const resetStats = () => emulator("POST", "/_emulator/stats/reset");
+
+// The browser's clock moves instead of the test waiting: MSAL.js decides an
+// access token has expired by Date.now(). (page.clock must be installed
+// before the page loads; time then flows on from the real time.)
+const pastTheAccessToken = 2 * 60 * 60 * 1000; // the emulator's access tokens live one hour
+async function letTheAccessTokenExpire(page) {
+  const now = await page.evaluate(() => Date.now());
+  await page.clock.setSystemTime(now + pastTheAccessToken);
+}
+
+// leavesTheSPA records every top-level navigation away from the SPA.
+function leavesTheSPA(page) {
+  const away = [];
+  page.on("framenavigated", (f) => {
+    if (f === page.mainFrame() && !f.url().startsWith(SPA)) away.push(f.url());
+  });
+  return away;
+}
 
 const dirs = [];
 async function newBrowser() {
@@ -227,6 +270,112 @@ await scenario("erin's tenant without admin consent: the task is created with No
   const second = await createTask(page, `After erin consents ${run}`);
   await second.getByTestId("badge-notify").getByText("Notify: sent").waitFor();
   assert.equal(await second.getByTestId("grant-consent").count(), 0, "no Grant consent step");
+});
+
+await scenario("the session outlives the access token: MSAL.js renews it silently with the refresh token", async (page) => {
+  await page.clock.install();
+  await signIn(page, "alice@home.handoff.test");
+  const away = leavesTheSPA(page);
+  await resetStats();
+  // While the access token is fresh, MSAL.js takes it from its cache.
+  await createTask(page, `With a fresh token ${run}`);
+  let st = await stats();
+  assert.equal(st.grants.refresh_token ?? 0, 0, `refreshed a fresh token: ${JSON.stringify(st.grants)}`);
+  // Two hours later the same page (and session) still works: the expired
+  // token is renewed with the refresh token, with no sign-in page and no iframe.
+  await letTheAccessTokenExpire(page);
+  const row = await createTask(page, `After the access token expired ${run}`);
+  await row.getByTestId("badge-notify").getByText("Notify: sent").waitFor();
+  st = await stats();
+  assert.ok((st.issued.refresh_token ?? 0) >= 1, `no token issued from the refresh token: ${JSON.stringify(st.issued)}`);
+  assert.equal(st.requests.authorize ?? 0, 0, "the authorize endpoint was used (a sign-in page or an iframe)");
+  assert.deepEqual(away, [], "the page left the SPA");
+  assert.equal(await page.getByTestId("error").isVisible(), false, "no error shown");
+});
+
+await scenario("the refresh token is refused while the Entra session lasts: MSAL.js renews silently in a hidden iframe", async (page) => {
+  await page.clock.install();
+  await signIn(page, "alice@home.handoff.test");
+  // Chromium blocks third-party cookies, so the Entra session cookie (set
+  // by the emulator on its own site) never reaches MSAL.js's hidden iframe
+  // inside http://localhost:3000; a partitioned copy for that top-level
+  // site does, as in a browser that lets the identity provider's cookie in.
+  const [session] = await page.context().cookies(ENTRA).then((cs) => cs.filter((c) => c.name === "handoff_entra_session"));
+  assert.ok(session, "the emulator set no session cookie");
+  await page.context().addCookies([{ ...session, partitionKey: new URL(SPA).origin.replace(/:\d+$/, "") }]);
+  const away = leavesTheSPA(page);
+  await letTheAccessTokenExpire(page);
+  await emulator("POST", "/_emulator/refresh-tokens/refuse", { count: 1 });
+  await resetStats();
+  const row = await createTask(page, `Renewed in an iframe ${run}`);
+  await row.getByTestId("badge-notify").getByText("Notify: sent").waitFor();
+  const st = await stats();
+  assert.equal(st.issued.refresh_token ?? 0, 0, `a refresh token was honoured: ${JSON.stringify(st.issued)}`);
+  assert.equal(st.requests.authorize, 1, "one silent authorize request (prompt=none, the iframe)");
+  assert.equal(st.issued.authorization_code, 1, `the iframe's code was not redeemed: ${JSON.stringify(st.issued)}`);
+  assert.deepEqual(away, [], "the page left the SPA");
+  assert.equal(await page.getByTestId("error").isVisible(), false, "no error shown");
+});
+
+await scenario("the refresh token is refused: the user signs in again, and the task typed before is kept and can be created", async (page) => {
+  await page.clock.install();
+  await signIn(page, "alice@home.handoff.test");
+  const title = `Typed before the session ended ${run}`;
+  const description = "Nothing typed is lost";
+  await page.getByTestId("new-title").fill(title);
+  await page.getByTestId("new-description").fill(description);
+  // The access token expires, Entra refuses the refresh token (as it does
+  // one past its 24 hours, or revoked) and the Entra session is over (its
+  // cookie gone), so MSAL.js's silent iframe cannot help either.
+  await letTheAccessTokenExpire(page);
+  await emulator("POST", "/_emulator/refresh-tokens/refuse", { count: 1 });
+  await page.context().clearCookies({ domain: "127.0.0.1" });
+  await resetStats();
+  await page.getByTestId("create").click();
+  await page.waitForURL(/127\.0\.0\.1:1?7070/);
+  const st = await stats();
+  assert.equal(st.grants.refresh_token, 1, `refresh attempts: ${JSON.stringify(st.grants)}`);
+  assert.equal(st.issued.refresh_token ?? 0, 0, "a refresh token was honoured");
+  await page.locator('button[data-username="alice@home.handoff.test"]').click();
+  await page.waitForURL((u) => u.href.startsWith(SPA));
+  await page.getByTestId("dashboard").waitFor();
+  await page.getByTestId("draft-restored").waitFor();
+  assert.equal(await page.getByTestId("new-title").inputValue(), title);
+  assert.equal(await page.getByTestId("new-description").inputValue(), description);
+  assert.equal(await taskRow(page, title).count(), 0, "the task was created before the user signed in again");
+  await page.getByTestId("create").click();
+  const row = taskRow(page, title);
+  await row.waitFor();
+  assert.equal(await row.locator(".desc").innerText(), description);
+  await row.getByTestId("badge-notify").getByText("Notify: sent").waitFor();
+  assert.equal(await page.getByTestId("new-title").inputValue(), "", "the form is cleared after the create");
+  // The draft is gone with it: a reload shows an empty form.
+  await page.reload();
+  await page.getByTestId("dashboard").waitFor();
+  await taskRow(page, title).waitFor();
+  assert.equal(await page.getByTestId("new-title").inputValue(), "");
+  assert.equal(await page.getByTestId("draft-restored").count(), 0);
+});
+
+await scenario("a 412 on Complete: another tab completed the task; the page reloads it and says why", async (page) => {
+  await signIn(page, "alice@home.handoff.test");
+  const title = `Completed in another tab ${run}`;
+  const row = await createTask(page, title); // this tab keeps the create's ETag
+  const other = await page.context().newPage();
+  other.setDefaultTimeout(20000);
+  await signIn(other, "alice@home.handoff.test");
+  await taskRow(other, title).getByTestId("complete").click();
+  await taskRow(other, title).getByTestId("task-completed").waitFor();
+  await other.close();
+  assert.equal(await row.getByTestId("task-completed").count(), 0, "the first tab already shows the change");
+  const patch = page.waitForResponse((r) => r.request().method() === "PATCH" && r.url().includes("/api/tasks/"));
+  await row.getByTestId("complete").click();
+  assert.equal((await patch).status(), 412);
+  const err = page.getByTestId("error");
+  await err.waitFor();
+  assert.match(await err.innerText(), /changed elsewhere .* since this page loaded it\. It is reloaded: it is already completed\./);
+  await row.getByTestId("task-completed").waitFor();
+  assert.equal(await row.getByTestId("complete").count(), 0, "Complete still offered");
 });
 
 if (process.env.DEVSTACK_PID) {
