@@ -38,6 +38,9 @@ func run(log *slog.Logger, build Build) error {
 		return err
 	}
 	defer stopProfile()
+	if _, err := warmUpOn(); err != nil {
+		return err
+	}
 	server, err := funcapp.ConfigFromEnv(nil)
 	if err != nil {
 		return err

@@ -62,3 +62,28 @@ func TestWarm(t *testing.T) {
 		t.Errorf("log = %q, want the success", buf.String())
 	}
 }
+
+// TestWarmOff: WARM_UP=off skips the warm-up; a value other than on or off
+// is refused.
+func TestWarmOff(t *testing.T) {
+	var buf syncBuffer
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	t.Setenv(EnvWarmUp, "off")
+	ran := false
+	<-Warm(context.Background(), log, func(context.Context) error { ran = true; return nil })
+	if ran {
+		t.Error("the warm-up ran with WARM_UP=off")
+	}
+	for v, want := range map[string]bool{"": true, "on": true, "off": false} {
+		t.Setenv(EnvWarmUp, v)
+		if on, err := warmUpOn(); err != nil || on != want {
+			t.Errorf("WARM_UP=%q: %v, %v; want %v", v, on, err, want)
+		}
+	}
+	for _, v := range []string{"0", "false", "OFF", " off"} {
+		t.Setenv(EnvWarmUp, v)
+		if _, err := warmUpOn(); err == nil {
+			t.Errorf("WARM_UP=%q was accepted", v)
+		}
+	}
+}
