@@ -45,6 +45,9 @@ func startBench(ctx context.Context, o options) (*bench, error) {
 		return nil, err
 	}
 	env := map[string]map[string]string{}
+	for _, app := range devstack.Apps() {
+		env[app] = map[string]string{appmain.EnvWarmUp: o.warmUp}
+	}
 	if o.profile != "" {
 		if err := os.MkdirAll(o.profileDir, 0o755); err != nil {
 			return nil, err
@@ -52,7 +55,7 @@ func startBench(ctx context.Context, o options) (*bench, error) {
 		if b.profile, err = filepath.Abs(filepath.Join(o.stateDir, o.profile+".cpu.pprof")); err != nil {
 			return nil, err
 		}
-		env[o.profile] = map[string]string{appmain.EnvCPUProfile: b.profile}
+		env[o.profile][appmain.EnvCPUProfile] = b.profile
 	}
 	b.stack, err = devstack.Start(ctx, devstack.Options{
 		StateDir: o.stateDir, BinDir: binDir, AppEnv: env, Output: b.log,

@@ -26,6 +26,7 @@ const coldRuns = 3
 
 // coldResult is the first create after a cold start of the three apps.
 type coldResult struct {
+	warmUp  string          // on or off
 	latency time.Duration   // the emulator's token latency
 	first   time.Duration   // the median of coldRuns
 	firsts  []time.Duration // sorted
@@ -40,7 +41,7 @@ type coldResult struct {
 // and times the first create, as soon as they answer, against the warm
 // p50 and one On-Behalf-Of round trip.
 func (b *bench) coldStart(ctx context.Context) (coldResult, error) {
-	c := coldResult{latency: b.o.tokenLatency}
+	c := coldResult{warmUp: b.o.warmUp, latency: b.o.tokenLatency}
 	b.stack.Entra.SetTokenLatency(c.latency)
 	defer b.stack.Entra.SetTokenLatency(0)
 	var err error
@@ -137,7 +138,7 @@ func (c coldResult) print(out io.Writer) error {
 	for _, f := range c.firsts {
 		firsts = append(firsts, fmt.Sprintf("%.1f", ms(f)))
 	}
-	_, err := fmt.Fprintf(out, "cold start (token latency %v): first create %.1f ms (median of %s); warm p50 %.1f ms (c1) + one OBO round trip %.1f ms = target %.1f ms: %s; a new user's first create in the warm apps: %.1f ms\n",
-		c.latency, ms(c.first), strings.Join(firsts, ", "), ms(c.warmP50), ms(c.oboTrip), ms(target), verdict, ms(c.newUser))
+	_, err := fmt.Fprintf(out, "cold start (warm-up %s, token latency %v): first create %.1f ms (median of %s); warm p50 %.1f ms (c1) + one OBO round trip %.1f ms = target %.1f ms: %s; a new user's first create in the warm apps: %.1f ms\n",
+		c.warmUp, c.latency, ms(c.first), strings.Join(firsts, ", "), ms(c.warmP50), ms(c.oboTrip), ms(target), verdict, ms(c.newUser))
 	return err
 }

@@ -7,7 +7,7 @@
 // the latency of the first create after a cold start of the three apps,
 // with the emulator's token endpoint slowed to -token-latency.
 //
-//	go run ./cmd/benchload [-n 3000] [-max 20s] [-profile task]
+//	go run ./cmd/benchload [-n 3000] [-max 20s] [-profile task] [-warm-up off]
 //
 // Linux only: CPU, memory and disk figures come from /proc/<pid>.
 package main
@@ -51,6 +51,7 @@ type options struct {
 	requests     int
 	maxDuration  time.Duration
 	tokenLatency time.Duration
+	warmUp       string // the apps' WARM_UP: on or off
 	profile      string // an app name, or ""
 	profileDir   string
 	stateDir     string // "" means a temporary directory, removed at the end
@@ -76,6 +77,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.requests, "n", DefaultRequests, "requests per load, at most")
 	fs.DurationVar(&o.maxDuration, "max", DefaultMaxDuration, "duration of one load, at most")
 	fs.DurationVar(&o.tokenLatency, "token-latency", DefaultTokenLatency, "the emulator's token latency for the cold start")
+	fs.StringVar(&o.warmUp, "warm-up", "on", "the apps' warm-up at start (WARM_UP): on, or off to measure the cold start without it")
 	fs.StringVar(&o.profile, "profile", "", "write a CPU profile of this app (task, notification or audit) during the loads")
 	fs.StringVar(&o.profileDir, "profile-dir", filepath.Join(".state", "bench"), "where the profile is written")
 	fs.StringVar(&o.stateDir, "state", "", "state directory (default: a new one in .state/bench, removed at the end)")
@@ -94,6 +96,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.tokenLatency < 0 || o.tokenLatency > 10*time.Second {
 		problems = append(problems, fmt.Errorf("-token-latency %v: want 0 to 10s", o.tokenLatency))
+	}
+	if o.warmUp != "on" && o.warmUp != "off" {
+		problems = append(problems, fmt.Errorf("-warm-up %q: want on or off", o.warmUp))
 	}
 	if o.profile != "" && !slices.Contains(devstack.Apps(), o.profile) {
 		problems = append(problems, fmt.Errorf("-profile %q: the apps are %v", o.profile, devstack.Apps()))
