@@ -81,3 +81,36 @@ func TestWarmFailureNotFatal(t *testing.T) {
 		t.Errorf("token requests of the first use after a failed warm-up = %d, want 1", got)
 	}
 }
+
+// TestWarmTenants: after WarmTenants, a tenant's first On-Behalf-Of request
+// is the token request alone, with no discovery before it.
+func TestWarmTenants(t *testing.T) {
+	e := newEnv(t, entra.Config{})
+	c := e.client(t, nil, nil)
+	alice := e.user(t, entra.HomeTenantID, "alice@home.handoff.test")
+	if err := c.WarmTenants(context.Background(), entra.HomeTenantID); err != nil {
+		t.Fatalf("WarmTenants: %v", err)
+	}
+	discovery := e.srv.Stats().Requests[entra.EndpointDiscovery]
+	if _, err := c.OnBehalfOf(context.Background(), alice, notificationScope); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.srv.Stats().Requests[entra.EndpointDiscovery] - discovery; got != 0 {
+		t.Errorf("the first On-Behalf-Of request after WarmTenants made %d discovery requests, want 0", got)
+	}
+	if got := e.grants(entra.GrantOnBehalfOf); got != 1 {
+		t.Errorf("On-Behalf-Of requests = %d, want 1", got)
+	}
+
+	// Without it, the first request resolves the authority itself (so the
+	// check above can fail).
+	cold := e.client(t, nil, nil)
+	bob := e.user(t, entra.HomeTenantID, "bob@home.handoff.test")
+	base := e.srv.Stats().Requests[entra.EndpointDiscovery]
+	if _, err := cold.OnBehalfOf(context.Background(), bob, notificationScope); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.srv.Stats().Requests[entra.EndpointDiscovery] - base; got == 0 {
+		t.Error("a cold client's first On-Behalf-Of request made no discovery request")
+	}
+}
