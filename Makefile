@@ -3,7 +3,7 @@ GO       ?= go
 STATE    ?= .state
 APPS     ?= task notification audit
 
-.PHONY: run demo test prereqs fmt-check vet staticcheck unit fuzz bench build package clean tools web browser-test deploy-check
+.PHONY: run demo test prereqs fmt-check vet staticcheck unit fuzz bench bench-load build package clean tools web browser-test deploy-check
 
 ## run: the whole system locally (emulators + the three Function Apps) until Ctrl-C or
 ## SIGTERM. scripts/run.sh builds bin/devstack and execs it (make's child becomes devstack
@@ -95,6 +95,16 @@ bench:
 	@$(GO) test -run='^$$' -bench='^Benchmark(Validate|RSAVerify)$$' -benchmem -count=5 ./internal/libtest/entraauth | tee /tmp/handoff-bench.txt
 	@awk '/^BenchmarkValidate-/{v+=$$3;nv++} /^BenchmarkRSAVerify-/{r+=$$3;nr++} \
 	  END{printf "validate %.0f ns/op, bare RSA verify %.0f ns/op, ratio %.2f\n", v/nv, r/nr, (v/nv)/(r/nr)}' /tmp/handoff-bench.txt
+
+## bench-load: the whole system on free loopback ports with the bench directory (24 users, two
+## tenants): bounded create and list loads at concurrency 10 and 50, one table of throughput,
+## latency, CPU (also in bare RSA verifies), token requests, disk writes and peak memory per
+## service, then the first create after a cold start at 100 ms token latency. Linux (/proc).
+## PROFILE=task (or notification, audit) also writes that app's CPU profile to .state/bench/.
+## How to read it: docs/performance.md.
+PROFILE ?=
+bench-load:
+	$(GO) run ./cmd/benchload $(if $(PROFILE),-profile $(PROFILE))
 
 ## build: the binaries for this platform, in bin/: the three apps' handlers and the commands.
 build:

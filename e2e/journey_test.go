@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/handoff-dev/handoff/emulator/entra"
+	"github.com/handoff-dev/handoff/internal/appmain"
 )
 
 // TestTokenJourney follows the journey of docs/architecture.md through the real binaries:
@@ -243,7 +244,8 @@ func TestValidation(t *testing.T) {
 // so, within the deadline.
 func TestDownstreamFailures(t *testing.T) {
 	deadline := 2 * time.Second
-	s := stack(t, map[string]map[string]string{"task": {"DOWNSTREAM_TIMEOUT": deadline.String()}})
+	// WARM_UP=off: the token endpoint fails "before any token was cached".
+	s := stack(t, map[string]map[string]string{"task": {"DOWNSTREAM_TIMEOUT": deadline.String(), appmain.EnvWarmUp: "off"}})
 	base := s.URL("task") + "/api/tasks"
 	create := func(token, title string) (response, time.Duration) {
 		t.Helper()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/handoff-dev/handoff/emulator/entra"
+	"github.com/handoff-dev/handoff/internal/appmain"
 	"github.com/handoff-dev/handoff/internal/devstack"
 	"github.com/handoff-dev/handoff/internal/store/azuritetest"
 )
@@ -43,6 +44,9 @@ func outboxStack(t *testing.T, storage map[string]string, apps ...string) *devst
 	env["task"]["AUDIT_RETRY_DELAY"] = "1ms"
 	env["task"]["AUDIT_MAX_ATTEMPTS"] = "10"
 	env["task"]["DOWNSTREAM_TIMEOUT"] = "2s"
+	// These tests make token requests fail or hang before the first create:
+	// the Task API must not have fetched its app token at start.
+	env["task"][appmain.EnvWarmUp] = "off"
 	return start(t, devstack.Options{AppEnv: env, TimersManual: true})
 }
 

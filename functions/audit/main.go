@@ -30,5 +30,6 @@ func build(ctx context.Context, log *slog.Logger) (http.Handler, io.Closer, erro
 		st.Close()
 		return nil, nil, err
 	}
+	appmain.Warm(ctx, log, app.Warm)
 	return app.Handler(), st, nil
 }

@@ -44,6 +44,7 @@ func build(ctx context.Context, log *slog.Logger) (http.Handler, io.Closer, erro
 		st.Close()
 		return nil, nil, err
 	}
+	appmain.Warm(ctx, log, app.Warm)
 	log.Info("task api configured", "credential", mode, "authority", cfg.Authority, "any_tenant", cfg.AllowAnyTenant, "tenants", cfg.TenantIDs)
 	return app.Handler(), st, nil
 }

@@ -33,6 +33,14 @@ func Main(name string, build Build) {
 func run(log *slog.Logger, build Build) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	stopProfile, err := startCPUProfile(log)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
+	if _, err := warmUpOn(); err != nil {
+		return err
+	}
 	server, err := funcapp.ConfigFromEnv(nil)
 	if err != nil {
 		return err

@@ -67,6 +67,8 @@ type App struct {
 	log    *slog.Logger
 	audit  store.AuditLog
 	router *funcapp.Router
+
+	validator *entraauth.Validator // warmed by Warm
 }
 
 // New builds the service. It does no I/O: the validator fetches keys on
@@ -78,7 +80,7 @@ func New(ctx context.Context, cfg Config, audit store.AuditLog, log *slog.Logger
 	if err != nil {
 		return nil, err
 	}
-	a := &App{log: log, audit: audit, router: funcapp.NewRouter()}
+	a := &App{log: log, audit: audit, router: funcapp.NewRouter(), validator: v}
 	a.router.Handle("POST", "/api/audit", v.Protect(http.HandlerFunc(a.write),
 		entraauth.AppPermissions(RoleWrite), entraauth.CallerApps(cfg.Writers...)))
 	a.router.Handle("GET", "/api/audit", v.Protect(http.HandlerFunc(a.list),

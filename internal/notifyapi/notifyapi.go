@@ -69,6 +69,8 @@ type App struct {
 	log    *slog.Logger
 	notes  store.Notifications
 	router *funcapp.Router
+
+	validator *entraauth.Validator // warmed by Warm
 }
 
 // New builds the service; it does no I/O.
@@ -79,7 +81,7 @@ func New(ctx context.Context, cfg Config, notes store.Notifications, log *slog.L
 	if err != nil {
 		return nil, err
 	}
-	a := &App{log: log, notes: notes, router: funcapp.NewRouter()}
+	a := &App{log: log, notes: notes, router: funcapp.NewRouter(), validator: v}
 	a.router.Handle("POST", "/api/notify", v.Protect(http.HandlerFunc(a.notify),
 		entraauth.Scopes(ScopeSend), entraauth.CallerApps(cfg.Callers...)))
 	a.router.Handle("GET", "/api/notifications", v.Protect(http.HandlerFunc(a.list),

@@ -108,6 +108,7 @@ type App struct {
 	log          *slog.Logger
 	store        Store
 	tokens       *downstream.Client
+	validator    *entraauth.Validator // warmed by Warm
 	hc           *http.Client
 	router       *funcapp.Router
 	now          func() time.Time
@@ -139,7 +140,7 @@ func New(ctx context.Context, cfg Config, st Store, tokens *downstream.Client, l
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: log, store: st, tokens: tokens, hc: cfg.HTTPClient, router: funcapp.NewRouter(), now: time.Now}
+	a := &App{cfg: cfg, log: log, store: st, tokens: tokens, validator: v, hc: cfg.HTTPClient, router: funcapp.NewRouter(), now: time.Now}
 	user := entraauth.Scopes(ScopeAccessAsUser)
 	anyRole := entraauth.UserRoles(RoleAdmin, RoleEditor, RoleReader)
 	writer := entraauth.UserRoles(RoleAdmin, RoleEditor)

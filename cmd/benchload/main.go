@@ -1,0 +1,140 @@
+// Command benchload is `make bench-load`: it starts the whole system on free
+// loopback ports (devstack: the emulators in process, the three handlers as
+// processes behind the host simulator), with the bench directory of the
+// emulator (bench-directory.json: 24 Editors in two tenants), signs the
+// bench users in, and runs bounded create and list loads at concurrency 10
+// and 50. It prints one table (how to read it: docs/performance.md), then
+// the latency of the first create after a cold start of the three apps,
+// with the emulator's token endpoint slowed to -token-latency.
+//
+//	go run ./cmd/benchload [-n 3000] [-max 20s] [-profile task] [-warm-up off]
+//
+// Linux only: CPU, memory and disk figures come from /proc/<pid>.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/handoff-dev/handoff/internal/devstack"
+)
+
+// Bounds of a run, so `make bench-load` ends in well under 3 minutes.
+const (
+	// DefaultRequests is how many requests one load sends at most.
+	DefaultRequests = 3000
+	// DefaultMaxDuration bounds one load: no request starts after it.
+	DefaultMaxDuration = 20 * time.Second
+	// MaxRequests and MaxMaxDuration are the flags' upper limits.
+	MaxRequests    = 100_000
+	MaxMaxDuration = 2 * time.Minute
+	// startTimeout bounds the build and the start of the stack.
+	startTimeout = 3 * time.Minute
+	// DefaultTokenLatency is the emulator's token latency for the cold start.
+	DefaultTokenLatency = 100 * time.Millisecond
+)
+
+// Concurrencies are the loads' numbers of concurrent clients.
+var Concurrencies = []int{10, 50}
+
+type options struct {
+	requests     int
+	maxDuration  time.Duration
+	tokenLatency time.Duration
+	warmUp       string // the apps' WARM_UP: on or off
+	profile      string // an app name, or ""
+	profileDir   string
+	stateDir     string // "" means a temporary directory, removed at the end
+}
+
+func main() {
+	o, err := parseFlags(os.Args[1:], os.Stderr)
+	if err != nil {
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "benchload:", err)
+		os.Exit(1)
+	}
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("benchload", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&o.requests, "n", DefaultRequests, "requests per load, at most")
+	fs.DurationVar(&o.maxDuration, "max", DefaultMaxDuration, "duration of one load, at most")
+	fs.DurationVar(&o.tokenLatency, "token-latency", DefaultTokenLatency, "the emulator's token latency for the cold start")
+	fs.StringVar(&o.warmUp, "warm-up", "on", "the apps' warm-up at start (WARM_UP): on, or off to measure the cold start without it")
+	fs.StringVar(&o.profile, "profile", "", "write a CPU profile of this app (task, notification or audit) during the loads")
+	fs.StringVar(&o.profileDir, "profile-dir", filepath.Join(".state", "bench"), "where the profile is written")
+	fs.StringVar(&o.stateDir, "state", "", "state directory (default: a new one in .state/bench, removed at the end)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	var problems []error
+	if fs.NArg() != 0 {
+		problems = append(problems, fmt.Errorf("unexpected arguments %q", fs.Args()))
+	}
+	if o.requests < 1 || o.requests > MaxRequests {
+		problems = append(problems, fmt.Errorf("-n %d: want 1 to %d", o.requests, MaxRequests))
+	}
+	if o.maxDuration <= 0 || o.maxDuration > MaxMaxDuration {
+		problems = append(problems, fmt.Errorf("-max %v: want more than 0 and at most %v", o.maxDuration, MaxMaxDuration))
+	}
+	if o.tokenLatency < 0 || o.tokenLatency > 10*time.Second {
+		problems = append(problems, fmt.Errorf("-token-latency %v: want 0 to 10s", o.tokenLatency))
+	}
+	if o.warmUp != "on" && o.warmUp != "off" {
+		problems = append(problems, fmt.Errorf("-warm-up %q: want on or off", o.warmUp))
+	}
+	if o.profile != "" && !slices.Contains(devstack.Apps(), o.profile) {
+		problems = append(problems, fmt.Errorf("-profile %q: the apps are %v", o.profile, devstack.Apps()))
+	}
+	if err := errors.Join(problems...); err != nil {
+		fmt.Fprintln(stderr, "benchload:", err)
+		return o, err
+	}
+	return o, nil
+}
+
+func run(ctx context.Context, o options, out io.Writer) (err error) {
+	if runtime.GOOS != "linux" {
+		return errors.New("the benchmark reads /proc: it runs on Linux only")
+	}
+	if _, err := os.Stat(filepath.Join("functions", "task")); err != nil {
+		return errors.New("run it from the repository root (make bench-load)")
+	}
+	if o.stateDir == "" {
+		// Under the repository's .state, not /tmp: on a tmpfs /tmp the
+		// databases would write nothing to disk and the disk column would
+		// read 0.
+		if err := os.MkdirAll(filepath.Join(".state", "bench"), 0o700); err != nil {
+			return err
+		}
+		tmp, err := os.MkdirTemp(filepath.Join(".state", "bench"), "run-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		o.stateDir = tmp
+	}
+	b, err := startBench(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, b.close()) }()
+	return b.run(ctx, out)
+}

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+)
+
+// run runs the loads, prints the table, then measures the cold start.
+func (b *bench) run(ctx context.Context, out io.Writer) error {
+	verify, err := rsaVerifyCPU()
+	if err != nil {
+		return err
+	}
+	var rows []row
+	for _, l := range []struct {
+		name string
+		fn   func(context.Context, int) error
+	}{{"create", b.create}, {"list", b.list}} {
+		for _, conc := range Concurrencies {
+			r, err := b.measure(ctx, l.name, conc, l.fn)
+			if err != nil {
+				return err
+			}
+			if r.errs > 0 {
+				return fmt.Errorf("%s at concurrency %d: %d of %d requests failed; the first: %v", l.name, conc, r.errs, r.n, r.firstErr)
+			}
+			rows = append(rows, r)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+		}
+	}
+	if err := printTable(out, rows, verify); err != nil {
+		return err
+	}
+	if b.profile != "" {
+		if err := b.saveProfile(out); err != nil {
+			return err
+		}
+	}
+	c, err := b.coldStart(ctx)
+	if err != nil {
+		return fmt.Errorf("cold start: %w", err)
+	}
+	return c.print(out)
+}
+
+// saveProfile stops the profiled app, so it writes its profile, and moves
+// the profile out of the state directory (the app is started again for the
+// cold start, with the same settings).
+func (b *bench) saveProfile(out io.Writer) error {
+	if err := b.stack.StopApp(b.o.profile); err != nil {
+		return err
+	}
+	data, err := os.ReadFile(b.profile)
+	if err != nil {
+		return fmt.Errorf("the %s app wrote no profile: %w", b.o.profile, err)
+	}
+	dst := filepath.Join(b.o.profileDir, b.o.profile+".cpu.pprof")
+	if err := os.WriteFile(dst, data, 0o644); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(out, "CPU profile of %s (the whole run until now, %s bytes): go tool pprof -top %s\n",
+		b.o.profile, strconv.Itoa(len(data)), dst)
+	return err
+}
