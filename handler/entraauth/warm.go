@@ -18,7 +18,7 @@ func (v *Validator) Warm(ctx context.Context) error {
 	_, err := v.metadata(ctx)
 	if err != nil {
 		v.mu.Lock()
-		if v.ready == nil && v.discovering == nil {
+		if v.ready == nil && !v.discovering {
 			v.lastTry = time.Time{}
 		}
 		v.mu.Unlock()

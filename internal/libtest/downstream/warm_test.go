@@ -92,7 +92,7 @@ func TestWarmTenants(t *testing.T) {
 		t.Fatalf("WarmTenants: %v", err)
 	}
 	discovery := e.srv.Stats().Requests[entra.EndpointDiscovery]
-	if _, err := c.OnBehalfOf(context.Background(), alice, notificationScope); err != nil {
+	if _, err := c.OnBehalfOfUser(context.Background(), alice, notificationScope); err != nil {
 		t.Fatal(err)
 	}
 	if got := e.srv.Stats().Requests[entra.EndpointDiscovery] - discovery; got != 0 {
@@ -107,7 +107,7 @@ func TestWarmTenants(t *testing.T) {
 	cold := e.client(t, nil, nil)
 	bob := e.user(t, entra.HomeTenantID, "bob@home.handoff.test")
 	base := e.srv.Stats().Requests[entra.EndpointDiscovery]
-	if _, err := cold.OnBehalfOf(context.Background(), bob, notificationScope); err != nil {
+	if _, err := cold.OnBehalfOfUser(context.Background(), bob, notificationScope); err != nil {
 		t.Fatal(err)
 	}
 	if got := e.srv.Stats().Requests[entra.EndpointDiscovery] - base; got == 0 {
