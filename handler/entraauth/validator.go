@@ -287,6 +287,11 @@ func (v *Validator) checkClaims(md *metadata, c *claims, raw string) (*Identity,
 	if !v.cfg.AllowAnyTenant && !v.tenants[c.Tid] {
 		return nil, invalid("the token's tenant is not allowed")
 	}
+	// Entra issues one audience. A token naming several could be replayed
+	// by any of them against the others, so it is refused whichever it names.
+	if len(c.Aud) > 1 {
+		return nil, invalid("the token has more than one audience")
+	}
 	if !slices.ContainsFunc(c.Aud, func(a string) bool { return slices.Contains(v.audiences, a) }) {
 		return nil, invalid("the token is not for this API (aud)")
 	}
