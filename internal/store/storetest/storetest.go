@@ -59,6 +59,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Audit/Validation", testAuditValidation},
 		{"Outbox/WrittenWithTheChange", testOutboxWritten},
 		{"Outbox/AllOrNothing", testOutboxAtomic},
+		{"Outbox/AllOrNothingInsideTheTransaction", testOutboxAtomicInTx},
+		{"Outbox/RefusedTaskWriteLeavesNoEvent", testOutboxRefusedTaskWrite},
 		{"Outbox/FailuresAndDeadLetters", testOutboxFailures},
 		{"Outbox/Validation", testOutboxValidation},
 		{"Outbox/Paging", testOutboxPaging},
@@ -1369,6 +1371,74 @@ func testOutboxAtomic(t *testing.T, s store.Store) {
 	wantErr(t, "UpdateTask(unknown)", err, store.ErrNotFound)
 	if got := outbox(t, s, tenant, store.OutboxPending); len(got) != 0 {
 		t.Errorf("refused writes left events: %+v", got)
+	}
+}
+
+// testOutboxAtomicInTx: the event is refused after the task is written,
+// inside the transaction (its id is one the outbox already holds), so the
+// task write must be undone with it: no task row, no change, no event.
+func testOutboxAtomicInTx(t *testing.T, s store.Store) {
+	tenant := randomID("tenant")
+	first := newEvent("task.created")
+	task, err := s.CreateTask(ctx(t), newTask(tenant, "first"), first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dup := func(action string) *store.OutboxEvent {
+		return &store.OutboxEvent{EventID: first.EventID, Action: action, Actor: "oid-other"}
+	}
+	if _, err := s.CreateTask(ctx(t), newTask(tenant, "second"), dup("task.created")); err == nil {
+		t.Error("CreateTask with an event id already in the outbox succeeded")
+	}
+	if _, err := s.UpdateTask(ctx(t), tenant, task.ID, task.ETag, store.TaskPatch{Title: ptr("changed"), Completed: ptr(true)}, dup("task.updated")); err == nil {
+		t.Error("UpdateTask with an event id already in the outbox succeeded")
+	}
+	if err := s.DeleteTask(ctx(t), tenant, task.ID, task.ETag, dup("task.deleted")); err == nil {
+		t.Error("DeleteTask with an event id already in the outbox succeeded")
+	}
+	tasks, _ := allTasks(t, s, tenant, 0)
+	if len(tasks) != 1 {
+		t.Fatalf("tasks after refused writes = %+v, want only the first", tasks)
+	}
+	if d := diffTask(tasks[0], task); d != "" {
+		t.Errorf("a refused update or delete changed the task: %s", d)
+	}
+	if d := diffTask(mustGet(t, s, tenant, task.ID), task); d != "" {
+		t.Errorf("a refused update or delete changed the task: %s", d)
+	}
+	evs := outbox(t, s, tenant, store.OutboxPending)
+	if len(evs) != 1 || evs[0].Action != "task.created" || evs[0].ResourceID != task.ID || evs[0].Actor != first.Actor {
+		t.Errorf("outbox after refused writes = %+v, want only the first event", evs)
+	}
+}
+
+// testOutboxRefusedTaskWrite: the reverse, a task write refused with a new
+// event: the event is not written, so its id is still free afterwards.
+func testOutboxRefusedTaskWrite(t *testing.T, s store.Store) {
+	tenant := randomID("tenant")
+	task := mustCreate(t, s, newTask(tenant, "t"))
+	ev := newEvent("task.updated")
+	_, err := s.UpdateTask(ctx(t), tenant, task.ID, `"stale"`, store.TaskPatch{Completed: ptr(true)}, ev)
+	wantErr(t, "UpdateTask(stale ETag)", err, store.ErrPreconditionFailed)
+	err = s.DeleteTask(ctx(t), tenant, task.ID, `"stale"`, ev)
+	wantErr(t, "DeleteTask(stale ETag)", err, store.ErrPreconditionFailed)
+	_, err = s.UpdateTask(ctx(t), tenant, randomID("missing"), "", store.TaskPatch{Completed: ptr(true)}, ev)
+	wantErr(t, "UpdateTask(unknown)", err, store.ErrNotFound)
+	err = s.DeleteTask(ctx(t), tenant, randomID("missing"), "", ev)
+	wantErr(t, "DeleteTask(unknown)", err, store.ErrNotFound)
+	for _, state := range []string{store.OutboxPending, store.OutboxDead} {
+		if got := outbox(t, s, tenant, state); len(got) != 0 {
+			t.Errorf("refused task writes left %s events: %+v", state, got)
+		}
+	}
+	// The id was never taken: the same event goes with the write that lands.
+	updated, err := s.UpdateTask(ctx(t), tenant, task.ID, task.ETag, store.TaskPatch{Completed: ptr(true)}, ev)
+	if err != nil {
+		t.Fatalf("UpdateTask with the refused writes' event id: %v", err)
+	}
+	evs := outbox(t, s, tenant, store.OutboxPending)
+	if len(evs) != 1 || evs[0].EventID != ev.EventID || evs[0].ResourceID != updated.ID {
+		t.Errorf("outbox = %+v, want the one event", evs)
 	}
 }
 
