@@ -46,7 +46,9 @@ type testAuthority struct {
 
 	mu       sync.Mutex
 	v2, v1   []byte // the metadata documents served
+	keyUse   string // the JWKS "use" of the key: "sig" unless set; "omitted" leaves it out
 	requests atomic.Int64
+	jwksGets atomic.Int64
 }
 
 const (
@@ -74,7 +76,7 @@ func (a *testAuthority) base() string { return a.srv.URL }
 func (a *testAuthority) serve(w http.ResponseWriter, r *http.Request) {
 	a.requests.Add(1)
 	a.mu.Lock()
-	v2, v1 := a.v2, a.v1
+	v2, v1, use := a.v2, a.v1, a.keyUse
 	a.mu.Unlock()
 	switch r.URL.Path {
 	case v2MetadataPath:
@@ -82,7 +84,16 @@ func (a *testAuthority) serve(w http.ResponseWriter, r *http.Request) {
 	case v1MetadataPath:
 		w.Write(v1)
 	case jwksPath:
-		json.NewEncoder(w).Encode(jwks(a.kid, &a.key.PublicKey))
+		a.jwksGets.Add(1)
+		set := jwks(a.kid, &a.key.PublicKey)
+		switch key := set["keys"].([]map[string]any)[0]; use {
+		case "":
+		case "omitted":
+			delete(key, "use")
+		default:
+			key["use"] = use
+		}
+		json.NewEncoder(w).Encode(set)
 	default:
 		http.NotFound(w, r)
 	}
