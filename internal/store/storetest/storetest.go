@@ -52,6 +52,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Notifications/PerTenantAndUser", testNotificationsPerUser},
 		{"Notifications/Paging", testNotificationsPaging},
 		{"Notifications/Validation", testNotificationsValidation},
+		{"Notifications/TimestampBounds", testNotificationsTimestampBounds},
 		{"Audit/Idempotent", testAuditIdempotent},
 		{"Audit/ConcurrentSameEventID", testAuditConcurrent},
 		{"Audit/EventIDOfAnotherTenant", testAuditOtherTenantEventID},
@@ -1048,6 +1049,29 @@ func testNotificationsValidation(t *testing.T, s store.Store) {
 	wantErr(t, "ListNotifications(no tenant)", err, store.ErrInvalid)
 	_, err = s.ListNotifications(ctx(t), tenant, "", 0, "")
 	wantErr(t, "ListNotifications(no user)", err, store.ErrInvalid)
+}
+
+// testNotificationsTimestampBounds: the first and the last instants of the
+// years 1970 to 9999 are kept, to the microsecond.
+func testNotificationsTimestampBounds(t *testing.T, s store.Store) {
+	tenant, user := randomID("tenant"), randomID("user")
+	for _, ts := range []time.Time{
+		time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC),
+	} {
+		n := newNotification(tenant, user, "bound")
+		n.Timestamp = ts
+		got, err := s.AddNotification(ctx(t), n)
+		if err != nil {
+			t.Fatalf("AddNotification(timestamp %s): %v", ts.Format(time.RFC3339Nano), err)
+		}
+		if !sameTime(got.Timestamp, ts) {
+			t.Errorf("timestamp %s stored as %s", ts.Format(time.RFC3339Nano), got.Timestamp.Format(time.RFC3339Nano))
+		}
+	}
+	if items, _ := allNotifications(t, s, tenant, user, 0); len(items) != 2 {
+		t.Errorf("notifications at the bounds = %+v, want 2", items)
+	}
 }
 
 // Audit log.
