@@ -72,8 +72,8 @@ cover:
 MUTATE_WORKERS ?= 1
 # A mutant times out after the first run's time by this factor (compiling is in the mutant's time).
 MUTATE_TIMEOUT_COEFFICIENT ?= 20
-STORE_SHARED   := store/(errors|open|outbox|records|sqlite|sqlite_outbox|store)\.go$$
-# $(call gremlins,label,package,go test -run pattern,file regexps excluded)
+STORE_SHARED   := ^(errors|open|outbox|records|sqlite|sqlite_outbox|store)\.go$$
+# $(call gremlins,label,package,go test -run pattern,regexps of files excluded, relative to the package)
 define gremlins
 	@set -e; azurite=$(CURDIR)/.tools/node_modules/.bin/azurite-table; \
 	if [ -z "$$AZURITE_BIN" ] && [ -x "$$azurite" ]; then export AZURITE_BIN=$$azurite; fi; \
@@ -88,7 +88,7 @@ mutate-entraauth:
 mutate-downstream:
 	$(call gremlins,handler/downstream,./handler/downstream,.)
 mutate-store-sqlite:
-	$(call gremlins,internal/store (SQLite and shared code),./internal/store,^TestSQLite,store/table)
+	$(call gremlins,internal/store (SQLite and shared code),./internal/store,^TestSQLite,^table)
 mutate-store-table:
 	$(call gremlins,internal/store (Table Storage),./internal/store,^TestTable,$(STORE_SHARED))
 
