@@ -1055,7 +1055,10 @@ func testNotificationsValidation(t *testing.T, s store.Store) {
 // years 1970 to 9999 are kept, to the microsecond.
 func testNotificationsTimestampBounds(t *testing.T, s store.Store) {
 	tenant, user := randomID("tenant"), randomID("user")
+	// Two at the epoch, so that paging one by one continues from a
+	// cursor at the epoch itself.
 	for _, ts := range []time.Time{
+		time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC),
 		time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC),
 		time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC),
 	} {
@@ -1069,8 +1072,8 @@ func testNotificationsTimestampBounds(t *testing.T, s store.Store) {
 			t.Errorf("timestamp %s stored as %s", ts.Format(time.RFC3339Nano), got.Timestamp.Format(time.RFC3339Nano))
 		}
 	}
-	if items, _ := allNotifications(t, s, tenant, user, 0); len(items) != 2 {
-		t.Errorf("notifications at the bounds = %+v, want 2", items)
+	if items, _ := allNotifications(t, s, tenant, user, 1); len(items) != 3 {
+		t.Errorf("notifications at the bounds, paged one by one = %+v, want 3", items)
 	}
 }
 
