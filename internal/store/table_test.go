@@ -921,4 +921,15 @@ Content-Type: application/json;odata=minimalmetadata;streaming=true;charset=utf-
 	if st, code := store.BatchFailure(resp); st != 0 {
 		t.Errorf("BatchFailure(all succeeded) = %d %q, want 0", st, code)
 	}
+	// The failure bound is 400 itself (a refused record), and 399 is no failure.
+	for status, want := range map[string]int{"400 Bad Request": 400, "399 Unknown": 0} {
+		answer := strings.Replace(answer, "412 Precondition Failed", status, 1)
+		resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(answer)), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st, _ := store.BatchFailure(resp); st != want {
+			t.Errorf("BatchFailure(an answer of %s) = %d, want %d", status, st, want)
+		}
+	}
 }
