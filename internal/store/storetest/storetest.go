@@ -62,6 +62,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Outbox/AllOrNothing", testOutboxAtomic},
 		{"Outbox/AllOrNothingInsideTheTransaction", testOutboxAtomicInTx},
 		{"Outbox/RefusedTaskWriteLeavesNoEvent", testOutboxRefusedTaskWrite},
+		{"Outbox/DueByNextAttempt", testOutboxDueOrder},
 		{"Outbox/FailuresAndDeadLetters", testOutboxFailures},
 		{"Outbox/Validation", testOutboxValidation},
 		{"Outbox/Paging", testOutboxPaging},
@@ -1466,6 +1467,28 @@ func testOutboxRefusedTaskWrite(t *testing.T, s store.Store) {
 	evs := outbox(t, s, tenant, store.OutboxPending)
 	if len(evs) != 1 || evs[0].EventID != ev.EventID || evs[0].ResourceID != updated.ID {
 		t.Errorf("outbox = %+v, want the one event", evs)
+	}
+}
+
+// testOutboxDueOrder: due events come by NextAttempt, not by creation: an
+// event retried later comes after one created after it.
+func testOutboxDueOrder(t *testing.T, s store.Store) {
+	tenant := randomID("tenant")
+	first, second := newEvent("task.created"), newEvent("task.created")
+	mustCreateWith := func(ev *store.OutboxEvent) {
+		if _, err := s.CreateTask(ctx(t), newTask(tenant, "t"), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustCreateWith(first)
+	mustCreateWith(second)
+	later := time.Now().Add(time.Minute)
+	if err := s.MarkFailed(ctx(t), tenant, first.EventID, "retry later", later, false); err != nil {
+		t.Fatal(err)
+	}
+	got := due(t, s, tenant, later.Add(time.Second))
+	if len(got) != 2 || got[0].EventID != second.EventID || got[1].EventID != first.EventID {
+		t.Errorf("due events = %+v, want the second (due now) before the first (retried in a minute)", got)
 	}
 }
 
