@@ -1474,7 +1474,9 @@ func testOutboxRefusedTaskWrite(t *testing.T, s store.Store) {
 // event retried later comes after one created after it.
 func testOutboxDueOrder(t *testing.T, s store.Store) {
 	tenant := randomID("tenant")
+	// Ids that sort against creation order, so neither order stands in for the other.
 	first, second := newEvent("task.created"), newEvent("task.created")
+	first.EventID, second.EventID = randomID("ev-b"), randomID("ev-a")
 	mustCreateWith := func(ev *store.OutboxEvent) {
 		if _, err := s.CreateTask(ctx(t), newTask(tenant, "t"), ev); err != nil {
 			t.Fatal(err)
@@ -1489,6 +1491,10 @@ func testOutboxDueOrder(t *testing.T, s store.Store) {
 	got := due(t, s, tenant, later.Add(time.Second))
 	if len(got) != 2 || got[0].EventID != second.EventID || got[1].EventID != first.EventID {
 		t.Errorf("due events = %+v, want the second (due now) before the first (retried in a minute)", got)
+	}
+	listed := outbox(t, s, tenant, store.OutboxPending)
+	if len(listed) != 2 || listed[0].EventID != second.EventID || listed[1].EventID != first.EventID {
+		t.Errorf("ListOutbox = %+v, want the newest (second) first", listed)
 	}
 }
 
