@@ -1496,6 +1496,11 @@ func testOutboxDueOrder(t *testing.T, s store.Store) {
 	if len(listed) != 2 || listed[0].EventID != second.EventID || listed[1].EventID != first.EventID {
 		t.Errorf("ListOutbox = %+v, want the newest (second) first", listed)
 	}
+	// A page that holds exactly what is left says there is no next page.
+	page, err := s.ListOutbox(ctx(t), tenant, store.OutboxPending, 2, "")
+	if err != nil || len(page.Items) != 2 || page.Next != "" {
+		t.Errorf("ListOutbox(limit 2) of 2 events = %d items, next %q, %v; want 2 and no next page", len(page.Items), page.Next, err)
+	}
 }
 
 func testOutboxFailures(t *testing.T, s store.Store) {
