@@ -228,6 +228,8 @@ func unixTime(n float64) time.Time { return time.Unix(int64(n), 0) }
 // anything else.
 func audiences(aud any) (auds []string, ok bool) {
 	switch a := aud.(type) {
+	case nil: // no aud: for no API, refused as not for this one
+		return nil, true
 	case string:
 		return []string{a}, true
 	case []any:
@@ -320,6 +322,11 @@ func (v *Validator) checkClaims(md *metadata, c *claims, raw string) (*Identity,
 	auds, ok := audiences(c.Aud)
 	if !ok {
 		return nil, invalid("the token claims are malformed (aud)")
+	}
+	// Entra issues one audience. A token naming several could be replayed
+	// by any of them against the others, so it is refused whichever it names.
+	if len(auds) > 1 {
+		return nil, invalid("the token has more than one audience")
 	}
 	if !slices.ContainsFunc(auds, func(a string) bool { return slices.Contains(v.audiences, a) }) {
 		return nil, invalid("the token is not for this API (aud)")

@@ -77,7 +77,9 @@ func fakeHost(t *testing.T, mode string, o fakeOpts) (*devstack.Host, *syncBuffe
 	out := &syncBuffer{}
 	h, err := devstack.NewHost(devstack.HostConfig{
 		Name: "fake", Command: exe, AppDir: appDir, HostJSON: hostJSON, Listener: l,
-		Env:          map[string]string{envFakeHandler: mode, "SETTING": "value"},
+		// GOCOVERDIR: under go test -cover the handler (this binary) would
+		// otherwise warn on its output that it has nowhere to write coverage.
+		Env:          map[string]string{envFakeHandler: mode, "SETTING": "value", "GOCOVERDIR": t.TempDir()},
 		Output:       out,
 		StartTimeout: o.startTimeout, StopTimeout: o.stopTimeout,
 	})
@@ -184,7 +186,7 @@ func TestHostForwardsDeclaredRoutes(t *testing.T) {
 		for _, kv := range e.Env {
 			keys = append(keys, kv[:strings.IndexByte(kv, '=')])
 		}
-		want := []string{envFakeHandler, devstack.EnvCustomHandlerPort, "SETTING"}
+		want := []string{envFakeHandler, devstack.EnvCustomHandlerPort, "GOCOVERDIR", "SETTING"}
 		slices.Sort(want)
 		if !slices.Equal(keys, want) {
 			t.Errorf("the handler's environment has %v, want %v", keys, want)

@@ -876,7 +876,8 @@ func TestTableKey(t *testing.T) {
 			}
 		}
 	}
-	for _, plain := range []string{"tenant-1.x", "72f988bf-86f1-41af-91ab-2d7cd011db47"} {
+	// A key of exactly 200 characters is kept as it is; only longer ones are hashed.
+	for _, plain := range []string{"tenant-1.x", "72f988bf-86f1-41af-91ab-2d7cd011db47", strings.Repeat("x", 200)} {
 		if k := store.TableKey(plain); k != plain {
 			t.Errorf("TableKey(%q) = %q, want it unchanged", plain, k)
 		}
@@ -919,5 +920,16 @@ Content-Type: application/json;odata=minimalmetadata;streaming=true;charset=utf-
 	resp, _ = http.ReadResponse(bufio.NewReader(strings.NewReader(ok)), nil)
 	if st, code := store.BatchFailure(resp); st != 0 {
 		t.Errorf("BatchFailure(all succeeded) = %d %q, want 0", st, code)
+	}
+	// The failure bound is 400 itself (a refused record), and 399 is no failure.
+	for status, want := range map[string]int{"400 Bad Request": 400, "399 Unknown": 0} {
+		answer := strings.Replace(answer, "412 Precondition Failed", status, 1)
+		resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(answer)), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st, _ := store.BatchFailure(resp); st != want {
+			t.Errorf("BatchFailure(an answer of %s) = %d, want %d", status, st, want)
+		}
 	}
 }

@@ -52,6 +52,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Notifications/PerTenantAndUser", testNotificationsPerUser},
 		{"Notifications/Paging", testNotificationsPaging},
 		{"Notifications/Validation", testNotificationsValidation},
+		{"Notifications/TimestampBounds", testNotificationsTimestampBounds},
 		{"Audit/Idempotent", testAuditIdempotent},
 		{"Audit/ConcurrentSameEventID", testAuditConcurrent},
 		{"Audit/EventIDOfAnotherTenant", testAuditOtherTenantEventID},
@@ -59,6 +60,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Audit/Validation", testAuditValidation},
 		{"Outbox/WrittenWithTheChange", testOutboxWritten},
 		{"Outbox/AllOrNothing", testOutboxAtomic},
+		{"Outbox/AllOrNothingInsideTheTransaction", testOutboxAtomicInTx},
+		{"Outbox/RefusedTaskWriteLeavesNoEvent", testOutboxRefusedTaskWrite},
+		{"Outbox/DueByNextAttempt", testOutboxDueOrder},
 		{"Outbox/FailuresAndDeadLetters", testOutboxFailures},
 		{"Outbox/Validation", testOutboxValidation},
 		{"Outbox/Paging", testOutboxPaging},
@@ -1049,6 +1053,32 @@ func testNotificationsValidation(t *testing.T, s store.Store) {
 	wantErr(t, "ListNotifications(no user)", err, store.ErrInvalid)
 }
 
+// testNotificationsTimestampBounds: the first and the last instants of the
+// years 1970 to 9999 are kept, to the microsecond.
+func testNotificationsTimestampBounds(t *testing.T, s store.Store) {
+	tenant, user := randomID("tenant"), randomID("user")
+	// Two at the epoch, so that paging one by one continues from a
+	// cursor at the epoch itself.
+	for _, ts := range []time.Time{
+		time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC),
+	} {
+		n := newNotification(tenant, user, "bound")
+		n.Timestamp = ts
+		got, err := s.AddNotification(ctx(t), n)
+		if err != nil {
+			t.Fatalf("AddNotification(timestamp %s): %v", ts.Format(time.RFC3339Nano), err)
+		}
+		if !sameTime(got.Timestamp, ts) {
+			t.Errorf("timestamp %s stored as %s", ts.Format(time.RFC3339Nano), got.Timestamp.Format(time.RFC3339Nano))
+		}
+	}
+	if items, _ := allNotifications(t, s, tenant, user, 1); len(items) != 3 {
+		t.Errorf("notifications at the bounds, paged one by one = %+v, want 3", items)
+	}
+}
+
 // Audit log.
 
 func newAudit(tenant, eventID, action string) store.AuditEntry {
@@ -1370,6 +1400,107 @@ func testOutboxAtomic(t *testing.T, s store.Store) {
 	wantErr(t, "UpdateTask(unknown)", err, store.ErrNotFound)
 	if got := outbox(t, s, tenant, store.OutboxPending); len(got) != 0 {
 		t.Errorf("refused writes left events: %+v", got)
+	}
+}
+
+// testOutboxAtomicInTx: the event is refused after the task is written,
+// inside the transaction (its id is one the outbox already holds), so the
+// task write must be undone with it: no task row, no change, no event.
+func testOutboxAtomicInTx(t *testing.T, s store.Store) {
+	tenant := randomID("tenant")
+	first := newEvent("task.created")
+	task, err := s.CreateTask(ctx(t), newTask(tenant, "first"), first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dup := func(action string) *store.OutboxEvent {
+		return &store.OutboxEvent{EventID: first.EventID, Action: action, Actor: "oid-other"}
+	}
+	if _, err := s.CreateTask(ctx(t), newTask(tenant, "second"), dup("task.created")); err == nil {
+		t.Error("CreateTask with an event id already in the outbox succeeded")
+	}
+	if _, err := s.UpdateTask(ctx(t), tenant, task.ID, task.ETag, store.TaskPatch{Title: ptr("changed"), Completed: ptr(true)}, dup("task.updated")); err == nil {
+		t.Error("UpdateTask with an event id already in the outbox succeeded")
+	}
+	if err := s.DeleteTask(ctx(t), tenant, task.ID, task.ETag, dup("task.deleted")); err == nil {
+		t.Error("DeleteTask with an event id already in the outbox succeeded")
+	}
+	tasks, _ := allTasks(t, s, tenant, 0)
+	if len(tasks) != 1 {
+		t.Fatalf("tasks after refused writes = %+v, want only the first", tasks)
+	}
+	if d := diffTask(tasks[0], task); d != "" {
+		t.Errorf("a refused update or delete changed the task: %s", d)
+	}
+	if d := diffTask(mustGet(t, s, tenant, task.ID), task); d != "" {
+		t.Errorf("a refused update or delete changed the task: %s", d)
+	}
+	evs := outbox(t, s, tenant, store.OutboxPending)
+	if len(evs) != 1 || evs[0].Action != "task.created" || evs[0].ResourceID != task.ID || evs[0].Actor != first.Actor {
+		t.Errorf("outbox after refused writes = %+v, want only the first event", evs)
+	}
+}
+
+// testOutboxRefusedTaskWrite: the reverse, a task write refused with a new
+// event: the event is not written, so its id is still free afterwards.
+func testOutboxRefusedTaskWrite(t *testing.T, s store.Store) {
+	tenant := randomID("tenant")
+	task := mustCreate(t, s, newTask(tenant, "t"))
+	ev := newEvent("task.updated")
+	_, err := s.UpdateTask(ctx(t), tenant, task.ID, `"stale"`, store.TaskPatch{Completed: ptr(true)}, ev)
+	wantErr(t, "UpdateTask(stale ETag)", err, store.ErrPreconditionFailed)
+	err = s.DeleteTask(ctx(t), tenant, task.ID, `"stale"`, ev)
+	wantErr(t, "DeleteTask(stale ETag)", err, store.ErrPreconditionFailed)
+	_, err = s.UpdateTask(ctx(t), tenant, randomID("missing"), "", store.TaskPatch{Completed: ptr(true)}, ev)
+	wantErr(t, "UpdateTask(unknown)", err, store.ErrNotFound)
+	err = s.DeleteTask(ctx(t), tenant, randomID("missing"), "", ev)
+	wantErr(t, "DeleteTask(unknown)", err, store.ErrNotFound)
+	for _, state := range []string{store.OutboxPending, store.OutboxDead} {
+		if got := outbox(t, s, tenant, state); len(got) != 0 {
+			t.Errorf("refused task writes left %s events: %+v", state, got)
+		}
+	}
+	// The id was never taken: the same event goes with the write that lands.
+	updated, err := s.UpdateTask(ctx(t), tenant, task.ID, task.ETag, store.TaskPatch{Completed: ptr(true)}, ev)
+	if err != nil {
+		t.Fatalf("UpdateTask with the refused writes' event id: %v", err)
+	}
+	evs := outbox(t, s, tenant, store.OutboxPending)
+	if len(evs) != 1 || evs[0].EventID != ev.EventID || evs[0].ResourceID != updated.ID {
+		t.Errorf("outbox = %+v, want the one event", evs)
+	}
+}
+
+// testOutboxDueOrder: due events come by NextAttempt, not by creation: an
+// event retried later comes after one created after it.
+func testOutboxDueOrder(t *testing.T, s store.Store) {
+	tenant := randomID("tenant")
+	// Ids that sort against creation order, so neither order stands in for the other.
+	first, second := newEvent("task.created"), newEvent("task.created")
+	first.EventID, second.EventID = randomID("ev-b"), randomID("ev-a")
+	mustCreateWith := func(ev *store.OutboxEvent) {
+		if _, err := s.CreateTask(ctx(t), newTask(tenant, "t"), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustCreateWith(first)
+	mustCreateWith(second)
+	later := time.Now().Add(time.Minute)
+	if err := s.MarkFailed(ctx(t), tenant, first.EventID, "retry later", later, false); err != nil {
+		t.Fatal(err)
+	}
+	got := due(t, s, tenant, later.Add(time.Second))
+	if len(got) != 2 || got[0].EventID != second.EventID || got[1].EventID != first.EventID {
+		t.Errorf("due events = %+v, want the second (due now) before the first (retried in a minute)", got)
+	}
+	listed := outbox(t, s, tenant, store.OutboxPending)
+	if len(listed) != 2 || listed[0].EventID != second.EventID || listed[1].EventID != first.EventID {
+		t.Errorf("ListOutbox = %+v, want the newest (second) first", listed)
+	}
+	// A page that holds exactly what is left says there is no next page.
+	page, err := s.ListOutbox(ctx(t), tenant, store.OutboxPending, 2, "")
+	if err != nil || len(page.Items) != 2 || page.Next != "" {
+		t.Errorf("ListOutbox(limit 2) of 2 events = %d items, next %q, %v; want 2 and no next page", len(page.Items), page.Next, err)
 	}
 }
 
