@@ -28,8 +28,8 @@ type Route struct {
 //
 // It matches paths as the Functions host (ASP.NET Core routing) does, so
 // that whatever the host forwards is served: literal segments match
-// case-insensitively (/API/Tasks is /api/tasks), one trailing slash is
-// ignored (/api/tasks/), and a {param} matches one non-empty segment,
+// case-insensitively (/API/Orders is /api/orders), one trailing slash is
+// ignored (/api/orders/), and a {param} matches one non-empty segment,
 // kept as sent.
 type Router struct {
 	mux    *http.ServeMux
