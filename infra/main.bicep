@@ -59,13 +59,21 @@ param spaDevOrigins array = [
 @description('Azure region of the SPA\'s Static Web App (SPA_LOCATION): Static Web Apps is offered in fewer regions than location, so it has its own.')
 param spaLocation string = 'westeurope'
 
+// Sized from measurement: docs/performance.md, Sizing on Flex Consumption.
 @allowed([
   512
   2048
   4096
 ])
-@description('Memory of each Flex Consumption instance, in MB.')
-param instanceMemoryMB int = 2048
+@description('Memory of each Flex Consumption instance, in MB: 512 (each handler peaks at about 35 MB), 2048 or 4096.')
+param instanceMemoryMB int = 512
+
+// Flex Consumption accepts 1 to 1000; 4 on 512 MB is the CPU per request
+// of Flex's own default (16 on 2048 MB).
+@minValue(1)
+@maxValue(1000)
+@description('HTTP requests in flight on one instance of each app before Flex Consumption adds an instance.')
+param perInstanceConcurrency int = 4
 
 // Flex Consumption refuses a maximum below 40 (the Flex samples declare
 // the same bounds); 1000 is the plan's highest.
@@ -249,6 +257,7 @@ module taskApp 'modules/functionapp.bicep' = {
     appSettings: taskApiSettings
     corsAllowedOrigins: spaOrigins
     instanceMemoryMB: instanceMemoryMB
+    perInstanceConcurrency: perInstanceConcurrency
     maximumInstanceCount: maximumInstanceCount
     keyVaultName: taskApiCredential == 'keyvault-secret' ? keyVault.outputs.name : ''
   }
@@ -268,6 +277,7 @@ module notificationApp 'modules/functionapp.bicep' = {
     appInsightsName: monitoring.outputs.appInsightsName
     appSettings: notificationSettings
     instanceMemoryMB: instanceMemoryMB
+    perInstanceConcurrency: perInstanceConcurrency
     maximumInstanceCount: maximumInstanceCount
   }
 }
@@ -286,6 +296,7 @@ module auditApp 'modules/functionapp.bicep' = {
     appInsightsName: monitoring.outputs.appInsightsName
     appSettings: auditSettings
     instanceMemoryMB: instanceMemoryMB
+    perInstanceConcurrency: perInstanceConcurrency
     maximumInstanceCount: maximumInstanceCount
   }
 }

@@ -87,11 +87,12 @@ func TestFlexConsumption(t *testing.T) {
 		"deployment.storage.authentication.userAssignedIdentityResourceId": "identity.id",
 		"scaleAndConcurrency.instanceMemoryMB":                             "instanceMemoryMB",
 		"scaleAndConcurrency.maximumInstanceCount":                         "maximumInstanceCount",
+		"scaleAndConcurrency.triggers.http.perInstanceConcurrency":         "perInstanceConcurrency",
 	})...)
 	for _, p := range problems {
 		t.Error(p)
 	}
-	for _, name := range []string{"instanceMemoryMB", "maximumInstanceCount"} {
+	for _, name := range []string{"instanceMemoryMB", "maximumInstanceCount", "perInstanceConcurrency"} {
 		if p := fa.find("param", name); p == nil || !slices.ContainsFunc(p.decorators, func(d string) bool { return strings.HasPrefix(d, "@description(") }) {
 			t.Errorf("functionapp.bicep: param %s must exist, with a description", name)
 		}
@@ -123,6 +124,47 @@ func TestFlexConsumption(t *testing.T) {
 	if got := canonical(params(tpl.main.find("module", "storage"))["deploymentContainers"]); got != "[for service in services: 'deploy-${service}']" {
 		t.Errorf("main.bicep: storage deploymentContainers %q, want one deploy-<service> per service", got)
 	}
+}
+
+// The Flex Consumption sizing chosen from the benchmark (docs/performance.md,
+// Sizing on Flex Consumption): the defaults, in main.bicep and in the module
+// alike, and only the values Flex Consumption accepts.
+const (
+	sizedInstanceMemoryMB       = 512
+	sizedPerInstanceConcurrency = 4
+	// Flex Consumption's instance sizes, and its HTTP concurrency bounds.
+	flexMemoryAllowed      = "@allowed([ 512 2048 4096 ])"
+	flexConcurrencyMinimum = "@minValue(1)"
+	flexConcurrencyMaximum = "@maxValue(1000)"
+)
+
+func TestFlexSizing(t *testing.T) {
+	tpl := loadTemplates(t)
+	for _, f := range []struct {
+		name string
+		file *bicepFile
+	}{{"main.bicep", tpl.main}, {"functionapp.bicep", tpl.module(t, "functionapp.bicep")}} {
+		mem := f.file.find("param", "instanceMemoryMB")
+		if mem == nil || !hasDecorator(mem, flexMemoryAllowed) {
+			t.Errorf("%s: param instanceMemoryMB must be %s (Flex Consumption's sizes)", f.name, flexMemoryAllowed)
+		} else if mem.value == nil || atoi(mem.value.raw) != sizedInstanceMemoryMB {
+			t.Errorf("%s: param instanceMemoryMB defaults to %q, want %d", f.name, rawOf(mem.value), sizedInstanceMemoryMB)
+		}
+		conc := f.file.find("param", "perInstanceConcurrency")
+		if conc == nil || !hasDecorator(conc, flexConcurrencyMinimum) || !hasDecorator(conc, flexConcurrencyMaximum) {
+			t.Errorf("%s: param perInstanceConcurrency must be %s %s (Flex Consumption's bounds)", f.name, flexConcurrencyMinimum, flexConcurrencyMaximum)
+		} else if conc.value == nil || atoi(conc.value.raw) != sizedPerInstanceConcurrency {
+			t.Errorf("%s: param perInstanceConcurrency defaults to %q, want %d", f.name, rawOf(conc.value), sizedPerInstanceConcurrency)
+		}
+	}
+}
+
+// rawOf is an expression's source text, or "" when there is none.
+func rawOf(e *expr) string {
+	if e == nil {
+		return ""
+	}
+	return e.raw
 }
 
 func TestStorageAndKeyVault(t *testing.T) {
