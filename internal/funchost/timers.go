@@ -206,8 +206,10 @@ func (h *Host) schedule(schedCtx, runCtx context.Context, t *timer) {
 	now := time.Now().UTC()
 	next := t.Schedule.Next(now)
 	h.log.printf("%s: timer %q%s, next at %s", t.Function, t.Schedule.String(), fromSetting(t.Expression), next.Format(time.RFC3339))
-	if t.RunOnStartup && schedCtx.Err() == nil {
-		h.fire(runCtx, t, now, "on startup")
+	if due, pastDue := h.checkPastDue(t, now); pastDue && schedCtx.Err() == nil {
+		h.fire(runCtx, t, due, "past due", true)
+	} else if t.RunOnStartup && schedCtx.Err() == nil {
+		h.fire(runCtx, t, now, "on startup", false)
 	}
 	for {
 		if next.IsZero() {
@@ -227,7 +229,7 @@ func (h *Host) schedule(schedCtx, runCtx context.Context, t *timer) {
 			return
 		}
 		began := time.Now().UTC()
-		h.fire(runCtx, t, next, "scheduled")
+		h.fire(runCtx, t, next, "scheduled", false)
 		adjusted := began
 		if next.After(began) { // the timer fired early (clock skew)
 			adjusted = next
@@ -257,7 +259,7 @@ func fromSetting(expr string) string {
 
 // fire runs one scheduled occurrence; an occurrence that comes due while a
 // run of the function is in progress (an Invoke) is skipped.
-func (h *Host) fire(ctx context.Context, t *timer, due time.Time, why string) {
+func (h *Host) fire(ctx context.Context, t *timer, due time.Time, why string, pastDue bool) {
 	select {
 	case t.sem <- struct{}{}:
 	default:
@@ -269,13 +271,15 @@ func (h *Host) fire(ctx context.Context, t *timer, due time.Time, why string) {
 	defer cancel()
 	began := time.Now().UTC()
 	h.log.printf("%s: executing (%s, due %s)", t.Function, why, due.Format(time.RFC3339))
-	_, _ = h.invoke(ctx, t, due, began)
+	_, _ = h.invoke(ctx, t, due, began, pastDue)
 	t.mu.Lock()
 	t.last, t.lastUpdated = began, began
 	if due.After(began) {
 		t.last, t.lastUpdated = due, due
 	}
+	st := ScheduleStatus{Last: t.last, Next: t.Schedule.Next(t.last), LastUpdated: t.lastUpdated}
 	t.mu.Unlock()
+	h.saveStatus(t, st)
 }
 
 // Timers are the timer functions the app declares.
@@ -321,7 +325,7 @@ func (h *Host) Invoke(ctx context.Context, function string) ([]string, error) {
 	defer func() { <-t.sem }()
 	now := time.Now().UTC()
 	h.log.printf("%s: executing (invoked)", function)
-	return h.invoke(ctx, t, t.Schedule.Next(now), now)
+	return h.invoke(ctx, t, t.Schedule.Next(now), now, false)
 }
 
 // hostTime formats a time as the host's JSON does: .NET's round-trip
@@ -334,8 +338,8 @@ func hostTime(t time.Time) string {
 }
 
 // invoke sends one invocation and logs its outcome; the caller holds t.sem.
-func (h *Host) invoke(ctx context.Context, t *timer, next, now time.Time) ([]string, error) {
-	logs, err := h.send(ctx, t, next, now)
+func (h *Host) invoke(ctx context.Context, t *timer, next, now time.Time, pastDue bool) ([]string, error) {
+	logs, err := h.send(ctx, t, next, now, pastDue)
 	for _, l := range logs {
 		h.log.printf("%s: %s", t.Function, l)
 	}
@@ -348,7 +352,7 @@ func (h *Host) invoke(ctx context.Context, t *timer, next, now time.Time) ([]str
 	return logs, nil
 }
 
-func (h *Host) send(ctx context.Context, t *timer, next, now time.Time) ([]string, error) {
+func (h *Host) send(ctx context.Context, t *timer, next, now time.Time, pastDue bool) ([]string, error) {
 	target := h.target.Load()
 	if target == nil {
 		return nil, errors.New("the handler is not running")
@@ -363,7 +367,7 @@ func (h *Host) send(ctx context.Context, t *timer, next, now time.Time) ([]strin
 		ScheduleStatus *status                     `json:"ScheduleStatus"`
 		IsPastDue      bool                        `json:"IsPastDue"`
 	}
-	ti := info{}
+	ti := info{IsPastDue: pastDue}
 	ti.Schedule.AdjustForDST = true
 	if t.UseMonitor {
 		t.mu.Lock()
