@@ -414,9 +414,10 @@ func (s *Stack) Invoke(ctx context.Context, app, function string) ([]string, err
 	return h.Invoke(ctx, function)
 }
 
-// StopApp stops an app's handler (SIGTERM, then SIGKILL after 10 s) and
-// waits for it. Its address stays served: requests are answered 502
-// problem+json until [Stack.StartApp].
+// StopApp stops an app's handler as the host does (SIGKILL, after a timer
+// run in flight finishes) and waits for it. The host does not restart it:
+// its address stays served, and requests are answered 502 problem+json
+// until [Stack.StartApp].
 func (s *Stack) StopApp(app string) error {
 	h, err := s.host(app)
 	if err != nil {
@@ -425,8 +426,9 @@ func (s *Stack) StopApp(app string) error {
 	return h.Stop()
 }
 
-// KillApp kills an app's handler with SIGKILL, as a crash would, and waits
-// for it.
+// KillApp kills an app's handler with SIGKILL at once, timer runs
+// included, and waits for it; the host does not restart it (a crash from
+// outside, kill -9 of its pid, is restarted: see funchost.Host).
 func (s *Stack) KillApp(app string) error {
 	h, err := s.host(app)
 	if err != nil {

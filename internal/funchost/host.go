@@ -131,6 +131,7 @@ type Host struct {
 	proc     *process
 	timerRun *timerRun     // the timers' scheduling while the handler runs
 	starting chan struct{} // non-nil while a worker starts: closed when it is ready or failed
+	abandon  chan struct{} // closed (and replaced) by a stop: held requests give up
 	want     bool          // a worker should run: Start was called, and no Stop, Kill or give-up since
 	errExits []time.Time   // the error exits counted toward ErrorExitThreshold
 	down     string        // why no worker runs, for the answers meanwhile
@@ -158,6 +159,7 @@ func NewHost(cfg HostConfig) (*Host, error) {
 		serveDone: make(chan error, 1),
 		log:       newLineWriter(cfg.Output, "["+cfg.Name+" host] "),
 		down:      "the " + cfg.Name + " handler is not running",
+		abandon:   make(chan struct{}),
 		transport: &http.Transport{
 			Proxy:               nil, // loopback only, never through a proxy
 			DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
@@ -269,7 +271,7 @@ func (h *Host) awaitWorker(ctx context.Context) (*url.URL, error) {
 			return t, nil
 		}
 		h.mu.Lock()
-		wait, down := h.starting, h.down
+		wait, abandon, down := h.starting, h.abandon, h.down
 		h.mu.Unlock()
 		if wait == nil {
 			if t := h.target.Load(); t != nil { // it became ready meanwhile
@@ -279,6 +281,7 @@ func (h *Host) awaitWorker(ctx context.Context) (*url.URL, error) {
 		}
 		select {
 		case <-wait:
+		case <-abandon:
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-deadline.C:

@@ -334,6 +334,10 @@ func (h *Host) stop(abort bool) error {
 	p, run := h.proc, h.timerRun
 	h.proc, h.timerRun, h.want = nil, nil, false
 	h.down = "the " + h.cfg.Name + " handler is not running"
+	// A restart waiting to run will not: requests held for it stop waiting.
+	h.starting = nil
+	close(h.abandon)
+	h.abandon = make(chan struct{})
 	if p != nil {
 		p.expected = true
 	}
