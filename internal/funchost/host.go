@@ -245,14 +245,17 @@ func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotFound)
 		return
 	}
-	target, err := h.awaitWorker(r.Context())
-	if err != nil {
-		status := http.StatusBadGateway
-		if errors.Is(err, errHoldTimeout) {
-			status = http.StatusServiceUnavailable
+	target := h.target.Load()
+	if target == nil {
+		var err error
+		if target, err = h.awaitWorker(r); err != nil {
+			status := http.StatusBadGateway
+			if errors.Is(err, errHoldTimeout) {
+				status = http.StatusServiceUnavailable
+			}
+			problem.Error(w, status, err.Error())
+			return
 		}
-		problem.Error(w, status, err.Error())
-		return
 	}
 	h.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), targetKey{}, target)))
 }
@@ -263,10 +266,11 @@ var errHoldTimeout = errors.New("the handler did not become ready in time")
 // while a worker starts or restarts (at most HoldTimeout), as the host's
 // WorkerFunctionInvoker.cs:58-64, :119-138 delays an invocation until the
 // dispatcher is initialized.
-func (h *Host) awaitWorker(ctx context.Context) (*url.URL, error) {
+func (h *Host) awaitWorker(r *http.Request) (*url.URL, error) {
+	ctx := r.Context()
 	deadline := time.NewTimer(h.cfg.HoldTimeout)
 	defer deadline.Stop()
-	for {
+	for logged := false; ; logged = true {
 		if t := h.target.Load(); t != nil {
 			return t, nil
 		}
@@ -278,6 +282,9 @@ func (h *Host) awaitWorker(ctx context.Context) (*url.URL, error) {
 				return t, nil
 			}
 			return nil, errors.New(down)
+		}
+		if !logged {
+			h.log.printf("%s %s waits for the handler to start (at most %s)", r.Method, r.URL.Path, h.cfg.HoldTimeout)
 		}
 		select {
 		case <-wait:

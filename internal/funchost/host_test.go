@@ -443,7 +443,9 @@ func TestHostRestartsAsTheHost(t *testing.T) {
 		waitFor(t, 20*time.Second, "a new worker", func() bool { return h.PID() != 0 })
 		held := make(chan response, 1)
 		go func() { r, _ := try("GET", base+"/api/any", nil); held <- r }()
-		waitFor(t, 20*time.Second, "the held request", func() bool { return strings.Contains(out.String(), "restarting it") })
+		waitFor(t, 20*time.Second, "the held request", func() bool {
+			return strings.Contains(out.String(), "GET /api/any waits for the handler to start")
+		})
 		open()
 		if r := <-held; r.status != http.StatusTeapot {
 			t.Fatalf("the request held during the restart: %d %s", r.status, r.raw)
