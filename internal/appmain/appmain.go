@@ -1,6 +1,7 @@
 // Package appmain is what the three Function App binaries share in main:
-// JSON logs on stdout (the Functions host ships them to Application
-// Insights), SIGTERM handling, the custom-handler server.
+// JSON logs, Info and Debug on stdout and Warn and Error on stderr (the
+// Functions host ships both to Application Insights, stderr at Error or
+// Warning), SIGTERM handling, the custom-handler server.
 package appmain
 
 import (
@@ -20,9 +21,12 @@ import (
 type Build func(ctx context.Context, log *slog.Logger) (http.Handler, io.Closer, error)
 
 // Main runs the app named name until SIGTERM or Ctrl-C, and exits 1 if it
-// could not start or serve.
+// could not start or serve, after one Error record (on stderr) saying why.
+// It exits 0 only after a signal: the Functions host does not restart a
+// worker that exits 0 (WorkerProcess.cs), so any other exit must be an
+// error for the host to restart it.
 func Main(name string, build Build) {
-	log := slog.New(slog.NewJSONHandler(os.Stdout, nil)).With("app", name)
+	log := slog.New(funcapp.NewLogHandler(os.Stdout, os.Stderr, nil)).With("app", name)
 	slog.SetDefault(log)
 	if err := run(log, build); err != nil {
 		log.Error(name+" stopped", "error", err.Error())

@@ -11,34 +11,22 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/handoff-dev/handoff/handler/funcapp"
 	"github.com/handoff-dev/handoff/internal/devstack"
 )
 
 // binDir holds the three handlers, built once for the package's tests.
 var binDir string
 
-// envFakeHandler makes the test binary act as a custom handler (see
-// fakeHandler) when the host simulator starts it.
-const envFakeHandler = "DEVSTACK_TEST_FAKE_HANDLER"
-
 func TestMain(m *testing.M) {
-	if mode := os.Getenv(envFakeHandler); mode != "" {
-		fakeHandler(mode)
-		return
-	}
 	dir, err := os.MkdirTemp("", "handoff-devstack-bin")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -61,117 +49,6 @@ func TestMain(m *testing.M) {
 func repoRoot() string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(file), "..", "..")
-}
-
-// fakeHandler is a custom handler for the host simulator's tests: it
-// answers GET / (the readiness probe), serves timer functions at /sweep,
-// /broken, /slow and /garbage (see fakeTimers), and echoes every other
-// request, with its environment, as JSON. mode changes how it starts and
-// stops.
-func fakeHandler(mode string) {
-	fmt.Println("fake handler starting")
-	fmt.Fprint(os.Stderr, "to stderr\nwithout a newline")
-	switch mode {
-	case "exit":
-		os.Exit(3)
-	case "never": // never listens
-		select {}
-	case "stubborn": // ignores SIGTERM
-		signal.Ignore(syscall.SIGTERM)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
-	defer stop()
-	if mode == "stubborn" {
-		ctx = context.Background()
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {})
-	fakeTimers(mux)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("X-Echo", "yes")
-		w.WriteHeader(http.StatusTeapot)
-		_ = json.NewEncoder(w).Encode(echo{
-			Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Host: r.Host,
-			Header: r.Header, Body: string(body), Env: os.Environ(),
-		})
-	})
-	srv := &http.Server{Addr: "127.0.0.1:" + os.Getenv("FUNCTIONS_CUSTOMHANDLER_PORT"), Handler: mux}
-	go func() {
-		<-ctx.Done()
-		_ = srv.Shutdown(context.Background())
-	}()
-	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	fmt.Println("fake handler stopped")
-	os.Exit(0)
-}
-
-// fakeTimers serves the fake handler's timer functions, as an app does with
-// funcapp.Timer. Each run prints "fake <name> ran" on stdout, so tests
-// count runs in the host's output.
-func fakeTimers(mux *http.ServeMux) {
-	mux.Handle("/sweep", funcapp.Timer("timer", func(ctx context.Context, info funcapp.TimerInfo) ([]string, error) {
-		fmt.Println("fake sweep ran")
-		status := "no status"
-		if st := info.ScheduleStatus; st != nil {
-			status = fmt.Sprintf("last=%s next=%s updated=%s", st.Last.Format(time.RFC3339Nano), st.Next.Format(time.RFC3339Nano), st.LastUpdated.Format(time.RFC3339Nano))
-		}
-		return []string{"swept", fmt.Sprintf("past due: %v", info.IsPastDue), status}, nil
-	}))
-	mux.Handle("/broken", funcapp.Timer("timer", func(context.Context, funcapp.TimerInfo) ([]string, error) {
-		fmt.Println("fake broken ran")
-		return []string{"tried"}, errors.New("store unavailable")
-	}))
-	var running atomic.Int32
-	mux.Handle("/slow", funcapp.Timer("t", func(ctx context.Context, _ funcapp.TimerInfo) ([]string, error) {
-		if running.Add(1) > 1 {
-			fmt.Println("fake slow OVERLAP")
-		}
-		defer running.Add(-1)
-		fmt.Println("fake slow ran")
-		select {
-		case <-time.After(2500 * time.Millisecond):
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-		return []string{"slow done"}, nil
-	}))
-	mux.HandleFunc("POST /garbage", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Println("fake garbage ran")
-		w.Write([]byte("not an invocation result"))
-	})
-}
-
-type echo struct {
-	Method   string      `json:"method"`
-	Path     string      `json:"path"`
-	RawQuery string      `json:"raw_query"`
-	Host     string      `json:"host"`
-	Header   http.Header `json:"header"`
-	Body     string      `json:"body"`
-	Env      []string    `json:"env"`
-}
-
-// syncBuffer collects output written from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // testWriter sends logs to the test log, shown on failure or with -v.
@@ -287,5 +164,3 @@ func freePorts(t *testing.T, n int) []int {
 func envHas(env []string, key string) bool {
 	return slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, key+"=") })
 }
-
-func syscallKill(pid int) error { return syscall.Kill(pid, syscall.SIGKILL) }

@@ -19,6 +19,7 @@ import (
 	"github.com/handoff-dev/handoff/emulator/entra"
 	"github.com/handoff-dev/handoff/emulator/keyvault"
 	"github.com/handoff-dev/handoff/internal/appconfig"
+	"github.com/handoff-dev/handoff/internal/funchost"
 )
 
 // Ports are the loopback ports of a [Stack]; 0 picks a free port.
@@ -83,8 +84,8 @@ type Stack struct {
 
 	stateDir string
 	caFile   string
-	out      *syncWriter
-	hosts    map[string]*Host
+	out      *funchost.SyncWriter
+	hosts    map[string]*funchost.Host
 	env      map[string]map[string]string
 
 	cancel    context.CancelFunc // ends the emulators
@@ -95,174 +96,211 @@ type Stack struct {
 }
 
 // Start starts the emulators in process and the three apps, each behind a
-// [Host], with the settings a Functions host would pass them, and returns
-// once every app answers. ctx bounds the start only: the stack runs until
-// [Stack.Close]. On failure everything started is stopped.
+// [funchost.Host], with the settings a Functions host would pass them, and
+// returns once every app answers. ctx bounds the start only: the stack runs
+// until [Stack.Close]. On failure everything started is stopped.
 func Start(ctx context.Context, o Options) (_ *Stack, err error) {
-	if o.Root == "" {
-		o.Root = "."
+	if o, err = resolve(o); err != nil {
+		return nil, err
 	}
-	if o.Root, err = filepath.Abs(o.Root); err != nil {
-		return nil, fmt.Errorf("devstack: %w", err)
-	}
-	if o.StateDir == "" {
-		o.StateDir = filepath.Join(o.Root, ".state")
-	}
-	if o.StateDir, err = filepath.Abs(o.StateDir); err != nil {
-		return nil, fmt.Errorf("devstack: %w", err)
-	}
-	if o.BinDir == "" {
-		o.BinDir = filepath.Join(o.StateDir, "bin")
-	}
-	if o.BinDir, err = filepath.Abs(o.BinDir); err != nil {
-		return nil, fmt.Errorf("devstack: %w", err)
-	}
-	if o.Output == nil {
-		o.Output = os.Stderr
-	}
-	out := &syncWriter{w: o.Output}
-	for app := range o.AppEnv {
-		if !slices.Contains(Apps(), app) {
-			return nil, fmt.Errorf("devstack: AppEnv names %q; the apps are %s", app, strings.Join(Apps(), ", "))
-		}
-	}
-	for _, app := range Apps() {
-		if _, err := os.Stat(binary(o.BinDir, app)); err != nil {
-			return nil, fmt.Errorf("devstack: the %s handler is not built (%w); run devstack.Build or `go run ./cmd/devstack` first", app, err)
-		}
-	}
-
-	// Bind every port first: the apps' settings name each other's URLs,
-	// and a port in use should fail the start before anything runs.
-	var listeners []net.Listener
-	defer func() {
-		if err != nil {
-			for _, l := range listeners {
-				l.Close()
-			}
-		}
-	}()
-	listen := func(what string, port int) (net.Listener, error) {
-		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		if err != nil {
-			if errors.Is(err, syscall.EADDRINUSE) {
-				return nil, fmt.Errorf("devstack: %s: 127.0.0.1:%d is in use (is another devstack running?): %w", what, port, err)
-			}
-			return nil, fmt.Errorf("devstack: %s: %w", what, err)
-		}
-		listeners = append(listeners, l)
-		return l, nil
-	}
-	entraL, err := listen("Entra emulator", o.Ports.Entra)
+	out := funchost.NewSyncWriter(o.Output)
+	ls, err := bindPorts(o)
 	if err != nil {
 		return nil, err
 	}
-	vaultL, err := listen("Key Vault emulator", o.Ports.KeyVault)
-	if err != nil {
-		return nil, err
-	}
-	var spaL net.Listener
-	if o.SPADir != "" {
-		if spaL, err = listen("SPA", SPAPort); err != nil {
-			return nil, err
-		}
-	}
-	appL := map[string]net.Listener{}
-	for app, port := range map[string]int{AppTask: o.Ports.Task, AppNotification: o.Ports.Notification, AppAudit: o.Ports.Audit} {
-		if appL[app], err = listen(app, port); err != nil {
-			return nil, err
-		}
-	}
-
-	s := &Stack{stateDir: o.StateDir, out: out, hosts: map[string]*Host{}, env: map[string]map[string]string{}}
+	s := &Stack{stateDir: o.StateDir, out: out, hosts: map[string]*funchost.Host{}, env: map[string]map[string]string{}}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
 	defer func() {
 		if err != nil {
+			ls.close()
 			err = errors.Join(err, s.Close())
 		}
 	}()
+	if err := s.startEmulators(runCtx, o, ls); err != nil {
+		return nil, err
+	}
+	if err := s.startApps(ctx, o, ls); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
 
+// resolve fills in Options' defaults as absolute paths and checks that
+// AppEnv names apps and that the handlers are built.
+func resolve(o Options) (Options, error) {
+	if o.Root == "" {
+		o.Root = "."
+	}
+	if o.StateDir == "" {
+		o.StateDir = filepath.Join(o.Root, ".state")
+	}
+	if o.BinDir == "" {
+		o.BinDir = filepath.Join(o.StateDir, "bin")
+	}
+	for _, p := range []*string{&o.Root, &o.StateDir, &o.BinDir} {
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			return o, fmt.Errorf("devstack: %w", err)
+		}
+		*p = abs
+	}
+	if o.Output == nil {
+		o.Output = os.Stderr
+	}
+	for app := range o.AppEnv {
+		if !slices.Contains(Apps(), app) {
+			return o, fmt.Errorf("devstack: AppEnv names %q; the apps are %s", app, strings.Join(Apps(), ", "))
+		}
+	}
+	for _, app := range Apps() {
+		if _, err := os.Stat(binary(o.BinDir, app)); err != nil {
+			return o, fmt.Errorf("devstack: the %s handler is not built (%w); run devstack.Build or `go run ./cmd/devstack` first", app, err)
+		}
+	}
+	return o, nil
+}
+
+// listeners are the stack's bound ports; each is set to nil once something
+// serves it (and so owns it).
+type listeners struct {
+	entra, vault, spa net.Listener
+	apps              map[string]net.Listener
+}
+
+// bindPorts binds every port first: the apps' settings name each other's
+// URLs, and a port in use should fail the start before anything runs.
+func bindPorts(o Options) (_ *listeners, err error) {
+	ls := &listeners{apps: map[string]net.Listener{}}
+	defer func() {
+		if err != nil {
+			ls.close()
+		}
+	}()
+	if ls.entra, err = listen("Entra emulator", o.Ports.Entra); err != nil {
+		return nil, err
+	}
+	if ls.vault, err = listen("Key Vault emulator", o.Ports.KeyVault); err != nil {
+		return nil, err
+	}
+	if o.SPADir != "" {
+		if ls.spa, err = listen("SPA", SPAPort); err != nil {
+			return nil, err
+		}
+	}
+	for app, port := range map[string]int{AppTask: o.Ports.Task, AppNotification: o.Ports.Notification, AppAudit: o.Ports.Audit} {
+		if ls.apps[app], err = listen(app, port); err != nil {
+			return nil, err
+		}
+	}
+	return ls, nil
+}
+
+func listen(what string, port int) (net.Listener, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("devstack: %s: 127.0.0.1:%d is in use (is another devstack running?): %w", what, port, err)
+		}
+		return nil, fmt.Errorf("devstack: %s: %w", what, err)
+	}
+	return l, nil
+}
+
+// close closes the listeners nothing serves yet.
+func (ls *listeners) close() {
+	for _, l := range append([]net.Listener{ls.entra, ls.vault, ls.spa}, slices.Collect(maps.Values(ls.apps))...) {
+		if l != nil {
+			l.Close()
+		}
+	}
+}
+
+// startEmulators starts the Entra and Key Vault emulators, and the SPA's
+// server if asked, on their listeners until runCtx ends.
+func (s *Stack) startEmulators(runCtx context.Context, o Options, ls *listeners) (err error) {
 	entraDir := filepath.Join(o.StateDir, "entra")
 	if err := os.MkdirAll(entraDir, 0o700); err != nil { // it holds the CA's key
-		return nil, fmt.Errorf("devstack: %w", err)
+		return fmt.Errorf("devstack: %w", err)
 	}
 	s.Entra, err = entra.New(entra.Config{
-		BaseURL:   "https://" + entraL.Addr().String(),
+		BaseURL:   "https://" + ls.entra.Addr().String(),
 		Directory: o.EntraDirectory,
 		StateDir:  entraDir,
-		Logger:    slog.New(slog.NewTextHandler(newLineWriter(out, "[entra] "), nil)),
+		Logger:    slog.New(slog.NewTextHandler(funchost.PrefixLines(s.out, "[entra] "), nil)),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("devstack: %w", err)
+		return fmt.Errorf("devstack: %w", err)
 	}
+	entraL := ls.entra
+	ls.entra = nil
 	s.serve(func() error { return s.Entra.ServeTLS(runCtx, entraL) })
 	s.caFile = filepath.Join(entraDir, "ca.pem")
 	if _, err := os.Stat(s.caFile); err != nil {
-		return nil, fmt.Errorf("devstack: the Entra emulator wrote no CA: %w", err)
+		return fmt.Errorf("devstack: the Entra emulator wrote no CA: %w", err)
 	}
-
 	s.Vault, err = keyvault.New(runCtx, keyvault.Config{
-		BaseURL:    "https://" + vaultL.Addr().String(),
+		BaseURL:    "https://" + ls.vault.Addr().String(),
 		Authority:  s.Entra.BaseURL(),
 		TenantID:   entra.HomeTenantID,
 		HTTPClient: s.Entra.HTTPClient(),
 		Secrets:    map[string]string{KeyVaultSecretName: entra.TaskAPISecret},
 		Readers:    []string{entra.TaskAPIIdentityObjectID},
-		Logger:     slog.New(slog.NewTextHandler(newLineWriter(out, "[keyvault] "), nil)),
+		Logger:     slog.New(slog.NewTextHandler(funchost.PrefixLines(s.out, "[keyvault] "), nil)),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("devstack: %w", err)
+		return fmt.Errorf("devstack: %w", err)
 	}
+	vaultL := ls.vault
+	ls.vault = nil
 	s.serve(func() error { return s.Vault.ServeTLS(runCtx, vaultL, s.Entra.TLSConfig()) })
-	if spaL != nil {
-		listeners = slices.DeleteFunc(listeners, func(l net.Listener) bool { return l == spaL })
+	if spaL := ls.spa; spaL != nil {
+		ls.spa = nil
 		s.serve(func() error { return serveSPA(runCtx, spaL, o.SPADir) })
 	}
+	return nil
+}
 
+// startApps puts each app behind a funchost.Host on its listener and
+// starts the three handlers together.
+func (s *Stack) startApps(ctx context.Context, o Options, ls *listeners) error {
 	urls := map[string]string{}
-	for app, l := range appL {
+	for app, l := range ls.apps {
 		urls[app] = "http://" + l.Addr().String()
 	}
 	for _, app := range Apps() {
 		env := s.settings(app, o.StateDir, urls)
 		maps.Copy(env, o.AppEnv[app])
 		s.env[app] = env
-		dataDir := env["DATA_DIR"]
-		if dataDir != "" {
+		if dataDir := env["DATA_DIR"]; dataDir != "" {
 			if err := os.MkdirAll(dataDir, 0o700); err != nil {
-				return nil, fmt.Errorf("devstack: %w", err)
+				return fmt.Errorf("devstack: %w", err)
 			}
 		}
-		h, err := NewHost(HostConfig{
+		h, err := funchost.NewHost(funchost.HostConfig{
 			Name:         app,
 			Command:      binary(o.BinDir, app),
 			AppDir:       filepath.Join(o.Root, "functions", app),
 			HostJSON:     filepath.Join(o.Root, "host.json"),
-			Listener:     appL[app],
+			Listener:     ls.apps[app],
 			Env:          childEnv(env),
-			Output:       out,
+			Output:       s.out,
 			TimersManual: o.TimersManual,
+			StateDir:     filepath.Join(o.StateDir, "host", app),
 		})
 		if err != nil {
-			return nil, err
+			return err
 		}
-		listeners = slices.DeleteFunc(listeners, func(l net.Listener) bool { return l == appL[app] }) // the host owns it
+		delete(ls.apps, app) // the host owns it
 		s.hosts[app] = h
 	}
-	// The emulators' listeners are served from here on.
-	listeners = slices.DeleteFunc(listeners, func(l net.Listener) bool { return l == entraL || l == vaultL })
-
 	var wg sync.WaitGroup
 	errs := make([]error, len(Apps()))
 	for i, app := range Apps() {
 		wg.Go(func() { errs[i] = s.hosts[app].Start(ctx) })
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return s, nil
+	return errors.Join(errs...)
 }
 
 func (s *Stack) serve(f func() error) {
@@ -358,7 +396,7 @@ func (s *Stack) PID(app string) int {
 	return 0
 }
 
-func (s *Stack) host(app string) (*Host, error) {
+func (s *Stack) host(app string) (*funchost.Host, error) {
 	h := s.hosts[app]
 	if h == nil {
 		return nil, fmt.Errorf("devstack: no app %q; the apps are %s", app, strings.Join(Apps(), ", "))
@@ -376,9 +414,10 @@ func (s *Stack) Invoke(ctx context.Context, app, function string) ([]string, err
 	return h.Invoke(ctx, function)
 }
 
-// StopApp stops an app's handler (SIGTERM, then SIGKILL after 10 s) and
-// waits for it. Its address stays served: requests are answered 502
-// problem+json until [Stack.StartApp].
+// StopApp stops an app's handler as the host does (SIGKILL, after a timer
+// run in flight finishes) and waits for it. The host does not restart it:
+// its address stays served, and requests are answered 502 problem+json
+// until [Stack.StartApp].
 func (s *Stack) StopApp(app string) error {
 	h, err := s.host(app)
 	if err != nil {
@@ -387,8 +426,9 @@ func (s *Stack) StopApp(app string) error {
 	return h.Stop()
 }
 
-// KillApp kills an app's handler with SIGKILL, as a crash would, and waits
-// for it.
+// KillApp kills an app's handler with SIGKILL at once, timer runs
+// included, and waits for it; the host does not restart it (a crash from
+// outside, kill -9 of its pid, is restarted: see funchost.Host).
 func (s *Stack) KillApp(app string) error {
 	h, err := s.host(app)
 	if err != nil {
@@ -431,7 +471,7 @@ func (s *Stack) Close() error {
 			}
 		}
 		s.closeErr = errors.Join(errs...)
-		s.out.close() // nothing more goes to Options.Output
+		s.out.Close() // nothing more goes to Options.Output
 	})
 	return s.closeErr
 }

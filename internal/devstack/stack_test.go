@@ -7,12 +7,16 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -63,13 +67,13 @@ func TestStack(t *testing.T) {
 		}
 		wantProblem(t, do(t, "POST", s.URL(devstack.AppNotification)+"/api/notify", nil), http.StatusUnauthorized)
 		wantProblem(t, do(t, "GET", s.URL(devstack.AppAudit)+"/api/audit", nil), http.StatusUnauthorized)
-		wantProblem(t, do(t, "GET", s.URL(devstack.AppTask)+"/api/nope", nil), http.StatusNotFound)
-		r = do(t, "DELETE", s.URL(devstack.AppTask)+"/api/tasks", nil)
-		wantProblem(t, r, http.StatusMethodNotAllowed)
-		if r.header.Get("Allow") != "GET, POST" {
-			t.Errorf("Allow %q", r.header.Get("Allow"))
+		// What the host does not route it answers with an empty 404, a
+		// declared path with an undeclared method included.
+		for _, c := range [][2]string{{"GET", "/api/nope"}, {"DELETE", "/api/tasks"}, {"PUT", "/api/tasks/abc"}} {
+			if r := do(t, c[0], s.URL(devstack.AppTask)+c[1], nil); r.status != http.StatusNotFound || len(r.raw) != 0 {
+				t.Errorf("%s %s: %d %s, want an empty 404", c[0], c[1], r.status, r.raw)
+			}
 		}
-		wantProblem(t, do(t, "PUT", s.URL(devstack.AppTask)+"/api/tasks/abc", nil), http.StatusMethodNotAllowed)
 	})
 
 	t.Run("CORS preflight answered by the handler", func(t *testing.T) {
@@ -133,8 +137,10 @@ func TestStack(t *testing.T) {
 			if envHas(vars, "IDENTITY_ENDPOINT") != (app == devstack.AppTask) || !envHas(vars, "FUNCTIONS_CUSTOMHANDLER_PORT") {
 				t.Errorf("%s environment: %v", app, vars)
 			}
-			if len(vars) != len(s.Settings(app))+1+countSet("PATH", "HOME", "TMPDIR") {
-				t.Errorf("%s has %d variables, want its %d settings, the port and PATH/HOME/TMPDIR: %v", app, len(vars), len(s.Settings(app)), vars)
+			// The host's own five: FUNCTIONS_CUSTOMHANDLER_PORT and _WORKER_ID,
+			// FUNCTIONS_HTTPWORKER_PORT and _ID, FUNCTIONS_APP_ROOT_PATH.
+			if len(vars) != len(s.Settings(app))+5+countSet("PATH", "HOME", "TMPDIR") {
+				t.Errorf("%s has %d variables, want its %d settings, the host's 5 and PATH/HOME/TMPDIR: %v", app, len(vars), len(s.Settings(app)), vars)
 			}
 		}
 	})
@@ -157,8 +163,11 @@ func TestStack(t *testing.T) {
 			t.Fatalf("Invoke sweep: %q, %v", logs, err)
 		}
 		// Not reachable over HTTP, as under the real host.
-		wantProblem(t, do(t, "POST", s.URL(devstack.AppTask)+"/sweep", strings.NewReader(`{"Data":{"timer":{}}}`)), http.StatusNotFound)
-		wantProblem(t, do(t, "POST", s.URL(devstack.AppTask)+"/api/sweep", nil), http.StatusNotFound)
+		for _, path := range []string{"/sweep", "/api/sweep"} {
+			if r := do(t, "POST", s.URL(devstack.AppTask)+path, strings.NewReader(`{"Data":{"timer":{}}}`)); r.status != http.StatusNotFound || len(r.raw) != 0 {
+				t.Errorf("POST %s: %d %s, want an empty 404", path, r.status, r.raw)
+			}
+		}
 		if _, err := s.Invoke(context.Background(), devstack.AppAudit, "sweep"); err == nil {
 			t.Error("the Audit Service has a sweep")
 		}
@@ -183,6 +192,23 @@ func TestStack(t *testing.T) {
 		if s.URL(devstack.AppNotification) != base {
 			t.Error("the address changed")
 		}
+		wantProblem(t, do(t, "POST", base+"/api/notify", nil), http.StatusUnauthorized)
+	})
+
+	t.Run("a crashed handler is restarted by the host", func(t *testing.T) {
+		base := s.URL(devstack.AppNotification)
+		pid := s.PID(devstack.AppNotification)
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for p := s.PID(devstack.AppNotification); p == 0 || p == pid; p = s.PID(devstack.AppNotification) {
+			if time.Now().After(deadline) {
+				t.Fatal("not restarted")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		// Requests wait for the restarted handler: no 502.
 		wantProblem(t, do(t, "POST", base+"/api/notify", nil), http.StatusUnauthorized)
 	})
 
@@ -306,13 +332,19 @@ func TestStartFailures(t *testing.T) {
 	})
 	t.Run("an app that cannot start stops the rest", func(t *testing.T) {
 		ports := freePorts(t, 5)
+		out := &captureWriter{t: t}
 		_, err := devstack.Start(context.Background(), devstack.Options{
-			Root: repoRoot(), StateDir: t.TempDir(), BinDir: binDir, Output: testWriter{t},
+			Root: repoRoot(), StateDir: t.TempDir(), BinDir: binDir, Output: out,
 			Ports:  devstack.Ports{Entra: ports[0], Task: ports[1], Notification: ports[2], Audit: ports[3], KeyVault: ports[4]},
 			AppEnv: map[string]map[string]string{devstack.AppTask: {"AZURE_API_CLIENT_ID": "not-a-guid"}},
 		})
-		if err == nil || !strings.Contains(err.Error(), "task") || !strings.Contains(err.Error(), "exited before it was ready") {
+		if err == nil || !strings.Contains(err.Error(), "task") || !strings.Contains(err.Error(), "exited before it was ready (exit status 1)") {
 			t.Fatalf("Start: %v", err)
+		}
+		// The fatal configuration error is one Error record on stderr,
+		// which the host logs at Error.
+		if !regexp.MustCompile(`(?m)^\[task error\] \{.*"level":"ERROR".*AZURE_API_CLIENT_ID`).MatchString(out.String()) {
+			t.Errorf("no Error record on the task handler's stderr:\n%s", out)
 		}
 		for _, p := range ports {
 			if !refused("127.0.0.1:" + strconv.Itoa(p)) {
@@ -323,4 +355,60 @@ func TestStartFailures(t *testing.T) {
 			t.Errorf("handlers left running: %v", left)
 		}
 	})
+}
+
+// captureWriter keeps what it is given, and shows it in the test log.
+type captureWriter struct {
+	t  *testing.T
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (w *captureWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.b.Write(p)
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func (w *captureWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
+
+// TestTaskSweepRunsPastDue: a sweep occurrence missed while the stack was
+// down (its record in StateDir/host/task says so) runs at once on start,
+// IsPastDue true, and the Task API's sweep handles it as any run.
+func TestTaskSweepRunsPastDue(t *testing.T) {
+	state := t.TempDir()
+	last := time.Now().UTC().Truncate(time.Minute).Add(-3 * time.Minute)
+	rec := fmt.Sprintf(`{"last":%q,"next":%q,"lastUpdated":%q}`, last.Format(time.RFC3339), last.Add(time.Minute).Format(time.RFC3339), last.Format(time.RFC3339))
+	if err := os.MkdirAll(filepath.Join(state, "host", "task", "timers"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(state, "host", "task", "timers", "sweep.json"), []byte(rec), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := &captureWriter{t: t}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := devstack.Start(ctx, devstack.Options{Root: repoRoot(), BinDir: binDir, StateDir: state, Output: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(out.String(), "[task host] sweep: succeeded") {
+		if time.Now().After(deadline) {
+			t.Fatal("the past-due sweep did not run")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	o := out.String()
+	if !strings.Contains(o, "[task host] sweep: executing (past due, due "+last.Add(time.Minute).Format(time.RFC3339)+")") ||
+		!strings.Contains(o, "past due: true)") {
+		t.Errorf("the sweep did not run as past due")
+	}
 }

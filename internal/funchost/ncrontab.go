@@ -1,8 +1,3 @@
-// Package funchost is the Functions host's side of a timer trigger, which the
-// devstack host simulator (internal/devstack) plays locally: parsing the
-// six-field NCRONTAB schedules of function.json and finding when they fire.
-// A custom handler needs none of it (it is handed a funcapp.TimerInfo), so
-// it lives here, outside the library.
 package funchost
 
 import (
@@ -54,6 +49,20 @@ var cronFields = [6]struct {
 // 40 years (29 February on a given weekday, across a year like 2100 that
 // is not a leap year).
 const MaxScheduleSearch = 50 // years
+
+// Why not github.com/robfig/cron/v3 (with cron.Second): its semantics
+// differ from NCrontab's, the parser the host's timer trigger uses, where it
+// matters for a schedule:
+//
+//   - day and day-of-week both restricted: robfig fires when EITHER matches
+//     (Vixie cron: dayMatches ORs them unless one is "*"); NCrontab when
+//     BOTH do ("0 0 0 13 * 5" is Friday the 13th only, tested);
+//   - robfig gives up after 5 years (Next returns zero), NCrontab and this
+//     parser find rare occurrences (29 February on a Monday) further out;
+//   - robfig accepts what the host refuses: descriptors (@daily, @every 5m)
+//     and "?".
+//
+// So the hand-written parser stays.
 
 // ParseNCRONTAB parses a six-field NCRONTAB expression, as the Functions
 // host's timer trigger takes it (NCrontab with seconds): fields separated

@@ -1,4 +1,4 @@
-package devstack
+package funchost
 
 import (
 	"bytes"
@@ -7,17 +7,17 @@ import (
 	"sync"
 )
 
-// syncWriter serializes writes to w, so lines of several processes never
+// SyncWriter serializes writes to w, so lines of several processes never
 // interleave on one output. Once closed it drops what it is given, so a
 // straggling background goroutine never writes to an output its owner has
 // given back (a test's log, say).
-type syncWriter struct {
+type SyncWriter struct {
 	mu     sync.Mutex
 	w      io.Writer
 	closed bool
 }
 
-func (s *syncWriter) Write(p []byte) (int, error) {
+func (s *SyncWriter) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -26,7 +26,11 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	return s.w.Write(p)
 }
 
-func (s *syncWriter) close() {
+// NewSyncWriter serializes writes to w.
+func NewSyncWriter(w io.Writer) *SyncWriter { return &SyncWriter{w: w} }
+
+// Close makes later writes drop what they are given.
+func (s *SyncWriter) Close() {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
@@ -35,10 +39,18 @@ func (s *syncWriter) close() {
 // maxLine bounds a buffered partial line; a longer line is cut into pieces.
 const maxLine = 64 << 10
 
-// lineWriter writes each complete line to out in one Write, prefixed.
+// PrefixLines returns a writer that writes each complete line to out in
+// one Write, prefixed.
+func PrefixLines(out io.Writer, prefix string) io.Writer { return newLineWriter(out, prefix) }
+
+// lineWriter writes each complete line to out in one Write, prefixed: by
+// warnPrefix, when set, if the line contains "warn" (any case), as the host
+// logs a worker's stderr line containing it at Warning rather than Error
+// (WorkerProcess.cs:120-125).
 type lineWriter struct {
-	out    io.Writer
-	prefix string
+	out        io.Writer
+	prefix     string
+	warnPrefix string
 
 	mu  sync.Mutex
 	buf []byte
@@ -71,8 +83,12 @@ func (l *lineWriter) Write(p []byte) (int, error) {
 
 func (l *lineWriter) emit(line []byte) {
 	line = bytes.TrimSuffix(line, []byte("\r"))
-	msg := make([]byte, 0, len(l.prefix)+len(line)+1)
-	msg = append(msg, l.prefix...)
+	prefix := l.prefix
+	if l.warnPrefix != "" && bytes.Contains(bytes.ToLower(line), []byte("warn")) {
+		prefix = l.warnPrefix
+	}
+	msg := make([]byte, 0, len(prefix)+len(line)+1)
+	msg = append(msg, prefix...)
 	msg = append(msg, line...)
 	msg = append(msg, '\n')
 	_, _ = l.out.Write(msg)

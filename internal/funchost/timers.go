@@ -1,4 +1,4 @@
-package devstack
+package funchost
 
 import (
 	"bytes"
@@ -14,8 +14,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/handoff-dev/handoff/internal/funchost"
 )
 
 // DefaultFunctionTimeout bounds one timer invocation, as the host's
@@ -33,7 +31,7 @@ type TimerFunction struct {
 	// Expression is the schedule as written, e.g. %AUDIT_SWEEP_SCHEDULE%.
 	Expression string
 	// Schedule is the expression with app settings resolved, parsed.
-	Schedule funchost.Schedule
+	Schedule Schedule
 	// UseMonitor: the invocation carries a ScheduleStatus (function.json's
 	// useMonitor; when absent, true unless the schedule fires more often
 	// than once a minute).
@@ -83,18 +81,18 @@ func LoadTimers(appDir string, settings map[string]string) ([]TimerFunction, err
 				continue
 			}
 			if b.Name == "" {
-				return nil, fmt.Errorf("devstack: %s: the timerTrigger binding has no name", f)
+				return nil, fmt.Errorf("funchost: %s: the timerTrigger binding has no name", f)
 			}
 			if strings.EqualFold(name, "api") {
-				return nil, fmt.Errorf("devstack: %s: a function named %q would be invoked at /%s, the HTTP routes' prefix", f, name, name)
+				return nil, fmt.Errorf("funchost: %s: a function named %q would be invoked at /%s, the HTTP routes' prefix", f, name, name)
 			}
 			expr, err := ResolveSettings(b.Schedule, settings)
 			if err != nil {
-				return nil, fmt.Errorf("devstack: %s: schedule: %w", f, err)
+				return nil, fmt.Errorf("funchost: %s: schedule: %w", f, err)
 			}
-			sched, err := funchost.ParseNCRONTAB(expr)
+			sched, err := ParseNCRONTAB(expr)
 			if err != nil {
-				return nil, fmt.Errorf("devstack: %s: schedule %q: %w", f, b.Schedule, err)
+				return nil, fmt.Errorf("funchost: %s: schedule %q: %w", f, b.Schedule, err)
 			}
 			tf := TimerFunction{Function: name, Binding: b.Name, Expression: b.Schedule, Schedule: sched, RunOnStartup: b.RunOnStartup}
 			if b.UseMonitor != nil {
@@ -109,7 +107,7 @@ func LoadTimers(appDir string, settings map[string]string) ([]TimerFunction, err
 }
 
 // subMinute reports whether s fires more than once within some minute.
-func subMinute(s funchost.Schedule) bool {
+func subMinute(s Schedule) bool {
 	// Every second field value fires in every matching minute, so one
 	// matching minute tells.
 	first := s.Next(time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC))
@@ -136,6 +134,22 @@ func newTimers(tfs []TimerFunction) []*timer {
 		ts = append(ts, &timer{TimerFunction: tf, sem: make(chan struct{}, 1)})
 	}
 	return ts
+}
+
+// scheduleTimers starts the timers' scheduling for a worker that became
+// ready (unless TimersManual).
+func (h *Host) scheduleTimers() {
+	if len(h.timers) == 0 {
+		return
+	}
+	if h.cfg.TimersManual {
+		h.log.printf("timer functions run only when invoked (TimersManual): %s", timerNames(h.timers))
+		return
+	}
+	run := h.startTimers()
+	h.mu.Lock()
+	h.timerRun = run
+	h.mu.Unlock()
 }
 
 // timerRun is the scheduling of a running handler's timers.
@@ -192,8 +206,10 @@ func (h *Host) schedule(schedCtx, runCtx context.Context, t *timer) {
 	now := time.Now().UTC()
 	next := t.Schedule.Next(now)
 	h.log.printf("%s: timer %q%s, next at %s", t.Function, t.Schedule.String(), fromSetting(t.Expression), next.Format(time.RFC3339))
-	if t.RunOnStartup && schedCtx.Err() == nil {
-		h.fire(runCtx, t, now, "on startup")
+	if due, pastDue := h.checkPastDue(t, now); pastDue && schedCtx.Err() == nil {
+		h.fire(runCtx, t, due, "past due", true)
+	} else if t.RunOnStartup && schedCtx.Err() == nil {
+		h.fire(runCtx, t, now, "on startup", false)
 	}
 	for {
 		if next.IsZero() {
@@ -213,7 +229,7 @@ func (h *Host) schedule(schedCtx, runCtx context.Context, t *timer) {
 			return
 		}
 		began := time.Now().UTC()
-		h.fire(runCtx, t, next, "scheduled")
+		h.fire(runCtx, t, next, "scheduled", false)
 		adjusted := began
 		if next.After(began) { // the timer fired early (clock skew)
 			adjusted = next
@@ -226,7 +242,7 @@ func (h *Host) schedule(schedCtx, runCtx context.Context, t *timer) {
 }
 
 // countUntil counts the occurrences after from up to now (at most 1000).
-func countUntil(s funchost.Schedule, from, now time.Time) int {
+func countUntil(s Schedule, from, now time.Time) int {
 	n := 0
 	for at := s.Next(from); !at.IsZero() && !at.After(now) && n < 1000; at = s.Next(at) {
 		n++
@@ -243,7 +259,7 @@ func fromSetting(expr string) string {
 
 // fire runs one scheduled occurrence; an occurrence that comes due while a
 // run of the function is in progress (an Invoke) is skipped.
-func (h *Host) fire(ctx context.Context, t *timer, due time.Time, why string) {
+func (h *Host) fire(ctx context.Context, t *timer, due time.Time, why string, pastDue bool) {
 	select {
 	case t.sem <- struct{}{}:
 	default:
@@ -255,13 +271,15 @@ func (h *Host) fire(ctx context.Context, t *timer, due time.Time, why string) {
 	defer cancel()
 	began := time.Now().UTC()
 	h.log.printf("%s: executing (%s, due %s)", t.Function, why, due.Format(time.RFC3339))
-	_, _ = h.invoke(ctx, t, due, began)
+	_, _ = h.invoke(ctx, t, due, began, pastDue)
 	t.mu.Lock()
 	t.last, t.lastUpdated = began, began
 	if due.After(began) {
 		t.last, t.lastUpdated = due, due
 	}
+	st := ScheduleStatus{Last: t.last, Next: t.Schedule.Next(t.last), LastUpdated: t.lastUpdated}
 	t.mu.Unlock()
+	h.saveStatus(t, st)
 }
 
 // Timers are the timer functions the app declares.
@@ -295,19 +313,19 @@ func (h *Host) Invoke(ctx context.Context, function string) ([]string, error) {
 		for _, c := range h.timers {
 			names = append(names, c.Function)
 		}
-		return nil, fmt.Errorf("devstack: %s has no timer function %q (its timer functions: %v)", h.cfg.Name, function, names)
+		return nil, fmt.Errorf("funchost: %s has no timer function %q (its timer functions: %v)", h.cfg.Name, function, names)
 	}
 	ctx, cancel := context.WithTimeout(ctx, DefaultFunctionTimeout)
 	defer cancel()
 	select {
 	case t.sem <- struct{}{}:
 	case <-ctx.Done():
-		return nil, fmt.Errorf("devstack: %s: %s: waiting for the run in progress: %w", h.cfg.Name, function, ctx.Err())
+		return nil, fmt.Errorf("funchost: %s: %s: waiting for the run in progress: %w", h.cfg.Name, function, ctx.Err())
 	}
 	defer func() { <-t.sem }()
 	now := time.Now().UTC()
 	h.log.printf("%s: executing (invoked)", function)
-	return h.invoke(ctx, t, t.Schedule.Next(now), now)
+	return h.invoke(ctx, t, t.Schedule.Next(now), now, false)
 }
 
 // hostTime formats a time as the host's JSON does: .NET's round-trip
@@ -320,21 +338,21 @@ func hostTime(t time.Time) string {
 }
 
 // invoke sends one invocation and logs its outcome; the caller holds t.sem.
-func (h *Host) invoke(ctx context.Context, t *timer, next, now time.Time) ([]string, error) {
-	logs, err := h.send(ctx, t, next, now)
+func (h *Host) invoke(ctx context.Context, t *timer, next, now time.Time, pastDue bool) ([]string, error) {
+	logs, err := h.send(ctx, t, next, now, pastDue)
 	for _, l := range logs {
 		h.log.printf("%s: %s", t.Function, l)
 	}
 	took := time.Since(now).Round(time.Millisecond)
 	if err != nil {
 		h.log.printf("%s: failed after %s: %v", t.Function, took, err)
-		return logs, fmt.Errorf("devstack: %s: %s: %w", h.cfg.Name, t.Function, err)
+		return logs, fmt.Errorf("funchost: %s: %s: %w", h.cfg.Name, t.Function, err)
 	}
 	h.log.printf("%s: succeeded in %s", t.Function, took)
 	return logs, nil
 }
 
-func (h *Host) send(ctx context.Context, t *timer, next, now time.Time) ([]string, error) {
+func (h *Host) send(ctx context.Context, t *timer, next, now time.Time, pastDue bool) ([]string, error) {
 	target := h.target.Load()
 	if target == nil {
 		return nil, errors.New("the handler is not running")
@@ -349,7 +367,7 @@ func (h *Host) send(ctx context.Context, t *timer, next, now time.Time) ([]strin
 		ScheduleStatus *status                     `json:"ScheduleStatus"`
 		IsPastDue      bool                        `json:"IsPastDue"`
 	}
-	ti := info{}
+	ti := info{IsPastDue: pastDue}
 	ti.Schedule.AdjustForDST = true
 	if t.UseMonitor {
 		t.mu.Lock()
@@ -374,9 +392,7 @@ func (h *Host) send(ctx context.Context, t *timer, next, now time.Time) ([]strin
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json; charset=utf-8")
-	req.Header.Set("X-Azure-Functions-InvocationId", invocationID())
-	req.Header.Set("X-Azure-Functions-HostVersion", "devstack")
-	req.Header.Set("User-Agent", "Azure-Functions-Host/devstack")
+	addHostHeaders(req.Header, invocationID())
 	resp, err := (&http.Client{Transport: h.transport}).Do(req)
 	if err != nil {
 		return nil, err

@@ -1,7 +1,6 @@
-package devstack
+package funchost
 
 import (
-	"os"
 	"os/exec"
 	"runtime"
 	"sync"
@@ -10,7 +9,7 @@ import (
 
 // sysProcAttr puts the handler in its own process group, so a Ctrl-C in the
 // terminal reaches devstack alone and the handlers are stopped in order
-// (SIGTERM, then SIGKILL) rather than all at once; and asks Linux to
+// rather than all at once; and asks Linux to
 // SIGKILL it if this process dies without stopping it (devstack killed with
 // SIGKILL, a test binary killed by its timeout), so no handler outlives its
 // host. SIGKILL, not SIGTERM: nobody is left to wait for a graceful stop,
@@ -18,8 +17,6 @@ import (
 func sysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 }
-
-func terminate(p *os.Process) error { return p.Signal(syscall.SIGTERM) }
 
 // spawner starts every handler from one goroutine locked to its OS thread
 // for the life of the process. Linux sends the death signal when the

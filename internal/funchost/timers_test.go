@@ -1,9 +1,11 @@
 //go:build unix
 
-package devstack_test
+package funchost_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -13,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/handoff-dev/handoff/internal/devstack"
+	"github.com/handoff-dev/handoff/internal/funchost"
 )
 
 // Function documents of the timer tests' app (the fake handler serves
@@ -41,7 +43,13 @@ func writeApp(t *testing.T, functions map[string]string) string {
 	return dir
 }
 
-func newTimerHost(t *testing.T, functions, env map[string]string, manual bool) (*devstack.Host, *syncBuffer, error) {
+func newTimerHost(t *testing.T, functions, env map[string]string, manual bool) (*funchost.Host, *syncBuffer, error) {
+	t.Helper()
+	return newTimerHostIn(t, functions, env, manual, "")
+}
+
+// newTimerHostIn is newTimerHost with a StateDir.
+func newTimerHostIn(t *testing.T, functions, env map[string]string, manual bool, stateDir string) (*funchost.Host, *syncBuffer, error) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -56,9 +64,9 @@ func newTimerHost(t *testing.T, functions, env map[string]string, manual bool) (
 		all[k] = v
 	}
 	out := &syncBuffer{}
-	h, err := devstack.NewHost(devstack.HostConfig{
+	h, err := funchost.NewHost(funchost.HostConfig{
 		Name: "fake", Command: exe, AppDir: writeApp(t, functions), Listener: l,
-		Env: all, Output: out, TimersManual: manual,
+		Env: all, Output: out, TimersManual: manual, StateDir: stateDir,
 	})
 	if err != nil {
 		l.Close()
@@ -157,7 +165,9 @@ func TestHostInvokesTimerFunctions(t *testing.T) {
 	t.Run("a timer function is not reachable over HTTP", func(t *testing.T) {
 		for _, path := range []string{"/sweep", "/api/sweep", "/broken"} {
 			for _, method := range []string{"GET", "POST"} {
-				wantProblem(t, do(t, method, h.URL()+path, strings.NewReader(`{"Data":{}}`)), http.StatusNotFound)
+				if r := do(t, method, h.URL()+path, strings.NewReader(`{"Data":{}}`)); r.status != http.StatusNotFound || len(r.raw) != 0 {
+					t.Errorf("%s %s: %d %s, want an empty 404", method, path, r.status, r.raw)
+				}
 			}
 		}
 		if r := do(t, "GET", h.URL()+"/api/things", nil); r.status != http.StatusTeapot {
@@ -236,19 +246,17 @@ func TestHostFiresTimersOnSchedule(t *testing.T) {
 		t.Errorf("a run failed:\n%s", o)
 	}
 
-	// Started again, it fires again; after a crash and a start, it fires
-	// once per occurrence still; Close stops it for good.
+	// Started again, it fires again; after a crash and the host's restart,
+	// it fires once per occurrence still; Close stops it for good.
 	if err := h.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 15*time.Second, "a run after a restart", func() bool { return runs() > stopped })
-	if err := syscallKill(h.PID()); err != nil {
+	crashedPID := h.PID()
+	if err := syscallKill(crashedPID); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the crash noticed", func() bool { return h.PID() == 0 })
-	if err := h.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	waitFor(t, 20*time.Second, "the restart", func() bool { p := h.PID(); return p != 0 && p != crashedPID })
 	crashed := runs()
 	waitFor(t, 15*time.Second, "two runs after a crash", func() bool { return runs() >= crashed+2 })
 	// Each occurrence is taken up once (run, or skipped beside a run).
@@ -361,7 +369,7 @@ func TestLoadTimers(t *testing.T) {
 		"off":    `{"disabled":true,"bindings":[{"type":"timerTrigger","direction":"in","name":"t","schedule":"%UNSET%"}]}`,
 		"things": fnThings,
 	})
-	timers, err := devstack.LoadTimers(dir, map[string]string{"SWEEP_SCHEDULE": "0 */5 * * * *", "M": "30", "H": "9"})
+	timers, err := funchost.LoadTimers(dir, map[string]string{"SWEEP_SCHEDULE": "0 */5 * * * *", "M": "30", "H": "9"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -378,11 +386,79 @@ func TestLoadTimers(t *testing.T) {
 func TestResolveSettings(t *testing.T) {
 	env := map[string]string{"A": "0 */5 * * * *", "B": "x"}
 	for in, want := range map[string]string{"%A%": "0 */5 * * * *", "0 0 0 1 1 *": "0 0 0 1 1 *", "%B%-%B%": "x-x"} {
-		if got, err := devstack.ResolveSettings(in, env); err != nil || got != want {
+		if got, err := funchost.ResolveSettings(in, env); err != nil || got != want {
 			t.Errorf("ResolveSettings(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
-	if _, err := devstack.ResolveSettings("%A% %C% %D%", env); err == nil || !strings.Contains(err.Error(), "C, D") {
+	if _, err := funchost.ResolveSettings("%A% %C% %D%", env); err == nil || !strings.Contains(err.Error(), "C, D") {
 		t.Errorf("unset settings: %v", err)
 	}
+}
+
+// TestHostTimerPastDue: with useMonitor, a missed occurrence recorded in the
+// state directory (as the host's storage keeps it) fires at once on start
+// with IsPastDue, carrying the record; the record then moves on. A changed
+// schedule is not past due; without useMonitor nothing is.
+func TestHostTimerPastDue(t *testing.T) {
+	const yearly = `{"bindings":[{"type":"timerTrigger","direction":"in","name":"timer","schedule":"0 0 0 1 1 *","useMonitor":%s}]}`
+	write := func(t *testing.T, dir string, st funchost.ScheduleStatus) {
+		b, _ := json.Marshal(st)
+		os.MkdirAll(filepath.Join(dir, "timers"), 0o700)
+		if err := os.WriteFile(filepath.Join(dir, "timers", "sweep.json"), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	jan := func(y int) time.Time { return time.Date(y, 1, 1, 0, 0, 0, 0, time.UTC) }
+	start := func(t *testing.T, monitor string, dir string) *syncBuffer {
+		h, o, err := newTimerHostIn(t, map[string]string{"sweep": fmt.Sprintf(yearly, monitor)}, nil, false, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := h.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+
+	t.Run("a missed occurrence fires at once, past due", func(t *testing.T) {
+		dir := t.TempDir()
+		write(t, dir, funchost.ScheduleStatus{Last: jan(2020), Next: jan(2021), LastUpdated: jan(2020)})
+		o := start(t, "true", dir)
+		waitFor(t, 20*time.Second, "the past-due run", func() bool { return strings.Contains(o.String(), "sweep: succeeded") })
+		for _, want := range []string{"sweep: executing (past due, due 2021-01-01T00:00:00Z)", "sweep: past due: true",
+			"sweep: last=2020-01-01T00:00:00Z next=2021-01-01T00:00:00Z updated=2020-01-01T00:00:00Z"} {
+			if !strings.Contains(o.String(), want) {
+				t.Errorf("output lacks %q", want)
+			}
+		}
+		var st funchost.ScheduleStatus
+		waitFor(t, 20*time.Second, "the record moved on", func() bool {
+			b, _ := os.ReadFile(filepath.Join(dir, "timers", "sweep.json"))
+			return json.Unmarshal(b, &st) == nil && st.Last.After(jan(2025)) && st.Next.After(st.Last)
+		})
+	})
+	t.Run("a changed schedule is not past due", func(t *testing.T) {
+		dir := t.TempDir()
+		// Next does not follow Last under the yearly schedule: it changed.
+		write(t, dir, funchost.ScheduleStatus{Last: jan(2020), Next: jan(2020).Add(time.Hour), LastUpdated: jan(2020)})
+		o := start(t, "true", dir)
+		waitFor(t, 20*time.Second, "the timer", func() bool { return strings.Contains(o.String(), "sweep: timer") })
+		if strings.Contains(o.String(), "past due") {
+			t.Errorf("a changed schedule ran past due:\n%s", o)
+		}
+		b, _ := os.ReadFile(filepath.Join(dir, "timers", "sweep.json"))
+		var st funchost.ScheduleStatus
+		if json.Unmarshal(b, &st) != nil || !st.Last.IsZero() || !st.Next.After(time.Now()) {
+			t.Errorf("the record after a schedule change: %s", b)
+		}
+	})
+	t.Run("without useMonitor nothing is kept", func(t *testing.T) {
+		dir := t.TempDir()
+		write(t, dir, funchost.ScheduleStatus{Last: jan(2020), Next: jan(2021), LastUpdated: jan(2020)})
+		o := start(t, "false", dir)
+		waitFor(t, 20*time.Second, "the timer", func() bool { return strings.Contains(o.String(), "sweep: timer") })
+		if strings.Contains(o.String(), "past due") {
+			t.Errorf("ran past due without the monitor:\n%s", o)
+		}
+	})
 }

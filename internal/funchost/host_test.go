@@ -1,24 +1,24 @@
 //go:build unix
 
-package devstack_test
+package funchost_test
 
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
-	"github.com/handoff-dev/handoff/handler/funcapp"
-	"github.com/handoff-dev/handoff/internal/auditapi"
-	"github.com/handoff-dev/handoff/internal/devstack"
-	"github.com/handoff-dev/handoff/internal/notifyapi"
-	"github.com/handoff-dev/handoff/internal/taskapi"
+	"github.com/handoff-dev/handoff/internal/funchost"
 )
 
 // fakeApp writes an app folder whose function.json files exercise the
@@ -56,11 +56,14 @@ type fakeOpts struct {
 	prefix       string
 	startTimeout time.Duration
 	stopTimeout  time.Duration
+	holdTimeout  time.Duration
+	env          map[string]string // more settings
+	now          func() time.Time
 }
 
 // fakeHost serves a fake app behind a Host that runs this test binary as
 // its handler in the given mode. It is closed when the test ends.
-func fakeHost(t *testing.T, mode string, o fakeOpts) (*devstack.Host, *syncBuffer) {
+func fakeHost(t *testing.T, mode string, o fakeOpts) (*funchost.Host, *syncBuffer) {
 	t.Helper()
 	if o.prefix == "" {
 		o.prefix = "api"
@@ -75,11 +78,15 @@ func fakeHost(t *testing.T, mode string, o fakeOpts) (*devstack.Host, *syncBuffe
 		t.Fatal(err)
 	}
 	out := &syncBuffer{}
-	h, err := devstack.NewHost(devstack.HostConfig{
+	// GOCOVERDIR: under go test -cover the handler (this binary) would
+	// otherwise warn on its output that it has nowhere to write coverage.
+	env := map[string]string{envFakeHandler: mode, "SETTING": "value", "GOCOVERDIR": t.TempDir()}
+	maps.Copy(env, o.env)
+	h, err := funchost.NewHost(funchost.HostConfig{
 		Name: "fake", Command: exe, AppDir: appDir, HostJSON: hostJSON, Listener: l,
-		// GOCOVERDIR: under go test -cover the handler (this binary) would
-		// otherwise warn on its output that it has nowhere to write coverage.
-		Env:          map[string]string{envFakeHandler: mode, "SETTING": "value", "GOCOVERDIR": t.TempDir()},
+		Env:          env,
+		Now:          o.now,
+		HoldTimeout:  o.holdTimeout,
 		Output:       out,
 		StartTimeout: o.startTimeout, StopTimeout: o.stopTimeout,
 	})
@@ -101,49 +108,13 @@ func fakeHost(t *testing.T, mode string, o fakeOpts) (*devstack.Host, *syncBuffe
 	return h, out
 }
 
-func TestLoadRoutesMatchesTheApps(t *testing.T) {
-	prefix, err := devstack.RoutePrefix(filepath.Join(repoRoot(), "host.json"))
-	if err != nil || prefix != "api" {
-		t.Fatalf("route prefix %q, %v; want api", prefix, err)
-	}
-	for app, want := range map[string][]funcapp.Route{
-		devstack.AppTask: taskapi.Routes(), devstack.AppNotification: notifyapi.Routes(), devstack.AppAudit: auditapi.Routes(),
-	} {
-		routes, err := devstack.LoadRoutes(filepath.Join(repoRoot(), "functions", app), prefix)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got []funcapp.Route
-		for _, rt := range routes {
-			for _, m := range rt.Methods {
-				got = append(got, funcapp.Route{Method: m, Pattern: rt.Template})
-			}
-		}
-		key := func(r funcapp.Route) string { return r.Method + " " + r.Pattern }
-		gotKeys, wantKeys := mapSlice(got, key), mapSlice(want, key)
-		slices.Sort(gotKeys)
-		slices.Sort(wantKeys)
-		if !slices.Equal(gotKeys, wantKeys) {
-			t.Errorf("%s: function.json declares %v, the app serves %v", app, gotKeys, wantKeys)
-		}
-	}
-}
-
-func mapSlice[T any](s []T, f func(T) string) []string {
-	var out []string
-	for _, v := range s {
-		out = append(out, f(v))
-	}
-	return out
-}
-
 func TestLoadRoutesRefusesWhatItCannotMatch(t *testing.T) {
 	for _, route := range []string{"files/{name}.txt", "a/{*rest}/b", "a/{opt?}/b", "a//b", "a/{}"} {
 		dir := t.TempDir()
 		os.MkdirAll(filepath.Join(dir, "f"), 0o755)
 		doc := `{"bindings":[{"type":"httpTrigger","direction":"in","name":"req","route":"` + route + `"}]}`
 		os.WriteFile(filepath.Join(dir, "f", "function.json"), []byte(doc), 0o644)
-		if _, err := devstack.LoadRoutes(dir, "api"); err == nil {
+		if _, err := funchost.LoadRoutes(dir, "api"); err == nil {
 			t.Errorf("route %q was accepted", route)
 		}
 	}
@@ -166,19 +137,34 @@ func TestHostForwardsDeclaredRoutes(t *testing.T) {
 		if err := json.Unmarshal(r.raw, &e); err != nil {
 			t.Fatal(err)
 		}
-		if e.Method != "POST" || e.Path != "/api/things/42" || e.RawQuery != "b=2&a=%2F&a=1" || e.Body != `{"x":1}` {
+		// The query is rebuilt: repeated keys joined with commas, re-encoded.
+		if e.Method != "POST" || e.Path != "/api/things/42" || e.RawQuery != "b=2&a=%2F%2C1" || e.Body != `{"x":1}` {
 			t.Errorf("forwarded %s %s ? %s body %q", e.Method, e.Path, e.RawQuery, e.Body)
 		}
 		if e.Header.Get("X-Test") != "kept" || e.Header.Get("Authorization") != "Bearer abc" ||
 			e.Header.Get("Content-Type") != "application/json" || e.Header.Get("X-Forwarded-For") != "10.0.0.1" {
 			t.Errorf("headers forwarded: %v", e.Header)
 		}
+		if e.Header.Get("X-Azure-Functions-HostVersion") != funchost.HostVersion || len(e.Header.Get("X-Azure-Functions-InvocationId")) != 36 ||
+			e.Header.Get("User-Agent") != "Go-http-client/1.1 Azure-Functions-Host/"+funchost.HostVersion {
+			t.Errorf("the host's headers: %v", e.Header)
+		}
 		if e.Host != strings.TrimPrefix(base, "http://") {
 			t.Errorf("Host %q, want the public address", e.Host)
 		}
 	})
 
-	t.Run("environment is the settings alone", func(t *testing.T) {
+	t.Run("a chunked body arrives empty, without Content-Type", func(t *testing.T) {
+		// An io.Reader of unknown length is sent chunked.
+		r := do(t, "POST", base+"/api/any", io.MultiReader(strings.NewReader(`{"x":1}`)), "Content-Type", "application/json")
+		var e echo
+		json.Unmarshal(r.raw, &e)
+		if e.Body != "" || e.Header.Get("Content-Type") != "" {
+			t.Errorf("a chunked body forwarded: %q, Content-Type %q", e.Body, e.Header.Get("Content-Type"))
+		}
+	})
+
+	t.Run("environment is the host's and its own variables", func(t *testing.T) {
 		var e echo
 		json.Unmarshal(do(t, "GET", base+"/api/any", nil).raw, &e)
 		slices.Sort(e.Env)
@@ -186,10 +172,14 @@ func TestHostForwardsDeclaredRoutes(t *testing.T) {
 		for _, kv := range e.Env {
 			keys = append(keys, kv[:strings.IndexByte(kv, '=')])
 		}
-		want := []string{envFakeHandler, devstack.EnvCustomHandlerPort, "GOCOVERDIR", "SETTING"}
+		want := []string{envFakeHandler, funchost.EnvCustomHandlerPort, funchost.EnvCustomHandlerWorkerID,
+			funchost.EnvHTTPWorkerPort, funchost.EnvHTTPWorkerID, funchost.EnvAppRootPath, "GOCOVERDIR", "SETTING"}
 		slices.Sort(want)
 		if !slices.Equal(keys, want) {
 			t.Errorf("the handler's environment has %v, want %v", keys, want)
+		}
+		if !slices.Contains(e.Env, funchost.EnvAppRootPath+"="+h.AppDir()) {
+			t.Errorf("FUNCTIONS_APP_ROOT_PATH is not the app's folder: %v", e.Env)
 		}
 	})
 
@@ -202,13 +192,14 @@ func TestHostForwardsDeclaredRoutes(t *testing.T) {
 		{"GET", "/API/Things/1", http.StatusTeapot, ""}, // literals are case-insensitive
 		{"GET", "/api/things/1/", http.StatusTeapot, ""},
 		{"DELETE", "/api/things/x", http.StatusTeapot, ""}, // constraints are not checked
-		{"PUT", "/api/things/1", http.StatusMethodNotAllowed, "DELETE, GET, POST"},
+		{"PUT", "/api/things/1", http.StatusNotFound, ""},  // the route's method constraint fails: no route
+		{"GET", "/api/things/x/", http.StatusTeapot, ""},
 		{"GET", "/api/things", http.StatusNotFound, ""},
 		{"GET", "/api/things/1/2", http.StatusNotFound, ""},
 		{"PATCH", "/api/any", http.StatusTeapot, ""}, // no methods: every method
 		{"GET", "/api/files", http.StatusTeapot, ""},
 		{"GET", "/api/files/a/b/c", http.StatusTeapot, ""},
-		{"POST", "/api/files/a", http.StatusMethodNotAllowed, "GET"},
+		{"POST", "/api/files/a", http.StatusNotFound, ""},
 		{"GET", "/api/opt", http.StatusTeapot, ""},
 		{"GET", "/api/opt/x", http.StatusTeapot, ""},
 		{"GET", "/api/opt/x/y", http.StatusNotFound, ""},
@@ -226,9 +217,9 @@ func TestHostForwardsDeclaredRoutes(t *testing.T) {
 			}
 			continue
 		}
-		if r.status != c.status || r.header.Get("Content-Type") != "application/problem+json" || r.header.Get("Allow") != c.allow {
-			t.Errorf("%s %s: %d %q Allow %q, want %d problem+json Allow %q", c.method, c.path, r.status,
-				r.header.Get("Content-Type"), r.header.Get("Allow"), c.status, c.allow)
+		// ASP.NET's empty 404: no body of ours, no Allow.
+		if r.status != c.status || len(r.raw) != 0 || r.header.Get("Allow") != c.allow {
+			t.Errorf("%s %s: %d %q Allow %q, want an empty %d", c.method, c.path, r.status, r.raw, r.header.Get("Allow"), c.status)
 		}
 	}
 
@@ -239,8 +230,8 @@ func TestHostForwardsDeclaredRoutes(t *testing.T) {
 		if r.status != http.StatusTeapot || e.Method != "OPTIONS" {
 			t.Errorf("preflight: %d %s", r.status, r.raw)
 		}
-		if r := do(t, "OPTIONS", base+"/api/files/x", nil); r.status != http.StatusMethodNotAllowed {
-			t.Errorf("a plain OPTIONS on a GET route: %d, want 405", r.status)
+		if r := do(t, "OPTIONS", base+"/api/files/x", nil); r.status != http.StatusNotFound {
+			t.Errorf("a plain OPTIONS on a GET route: %d, want 404", r.status)
 		}
 		if r := do(t, "OPTIONS", base+"/api/nope", nil, "Origin", "http://localhost:3000", "Access-Control-Request-Method", "GET"); r.status != http.StatusNotFound {
 			t.Errorf("preflight on an undeclared path: %d, want 404", r.status)
@@ -250,10 +241,15 @@ func TestHostForwardsDeclaredRoutes(t *testing.T) {
 	if err := h.Stop(); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
-	for _, want := range []string{"[fake] fake handler starting\n", "[fake] to stderr\n", "[fake] without a newline\n", "[fake] fake handler stopped\n", "[fake host] handler exited (exit status 0)\n"} {
+	// stdout at Information, stderr at Error (Warning with "warn"); Stop is
+	// SIGKILL, so the handler never prints that it stopped.
+	for _, want := range []string{"[fake] fake handler starting\n", "[fake error] to stderr\n", "[fake warning] a WARNING line\n", "[fake error] without a newline\n", "[fake host] handler exited (signal: killed)\n"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q", want)
 		}
+	}
+	if strings.Contains(out.String(), "fake handler stopped") {
+		t.Error("Stop let the handler shut down gracefully; the host kills it")
 	}
 }
 
@@ -310,7 +306,7 @@ func TestHostStopStartKill(t *testing.T) {
 	}
 	wantProblem(t, do(t, "GET", base+"/api/any", nil), http.StatusBadGateway)
 
-	// A crash: the host notices, answers 502, and Stop reports it.
+	// A crash (SIGKILL from outside): the host restarts the handler.
 	if err := h.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -318,19 +314,15 @@ func TestHostStopStartKill(t *testing.T) {
 	if err := syscallKill(third); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for h.PID() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the host did not notice the crash")
-		}
-		time.Sleep(5 * time.Millisecond)
+	waitFor(t, 20*time.Second, "the restart after a crash", func() bool { p := h.PID(); return p != 0 && p != third })
+	if r := do(t, "GET", base+"/api/any", nil); r.status != http.StatusTeapot {
+		t.Fatalf("after the restart: %d %s", r.status, r.raw)
 	}
-	wantProblem(t, do(t, "GET", base+"/api/any", nil), http.StatusBadGateway)
-	if !strings.Contains(out.String(), "handler exited unexpectedly") {
+	if !strings.Contains(out.String(), "handler exited unexpectedly (signal: killed): restarting it") {
 		t.Error("the crash was not reported")
 	}
-	if err := h.Stop(); err == nil || !strings.Contains(err.Error(), "unexpectedly") {
-		t.Errorf("Stop after a crash: %v", err)
+	if err := h.Stop(); err != nil {
+		t.Errorf("Stop after a restart: %v", err)
 	}
 
 	if err := h.Close(); err != nil {
@@ -357,7 +349,7 @@ func TestHostStartFailures(t *testing.T) {
 		if h.PID() != 0 {
 			t.Error("a PID after a failed start")
 		}
-		if !strings.Contains(out.String(), "[fake] without a newline\n") {
+		if !strings.Contains(out.String(), "[fake error] without a newline\n") {
 			t.Errorf("the last partial line was lost:\n%s", out)
 		}
 	})
@@ -380,19 +372,16 @@ func TestHostStartFailures(t *testing.T) {
 			t.Fatal("Start succeeded")
 		}
 	})
-	t.Run("ignores SIGTERM", func(t *testing.T) {
+	t.Run("ignores SIGTERM: Stop kills it at once", func(t *testing.T) {
 		h, out := fakeHost(t, "stubborn", fakeOpts{stopTimeout: 300 * time.Millisecond})
 		if err := h.Start(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		pid := h.PID()
-		start := time.Now()
-		err := h.Stop()
-		if err == nil || !strings.Contains(err.Error(), "was killed") {
+		// SIGKILL, as the host's WorkerProcess.Dispose: no SIGTERM to
+		// ignore, and no error (the exit was asked for).
+		if err := h.Stop(); err != nil {
 			t.Fatalf("Stop: %v", err)
-		}
-		if d := time.Since(start); d < 300*time.Millisecond {
-			t.Errorf("killed after %s, before the stop timeout", d)
 		}
 		if !processGone(pid) {
 			t.Error("still running")
@@ -406,7 +395,141 @@ func TestHostStartFailures(t *testing.T) {
 func TestNewHostNeedsRoutes(t *testing.T) {
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
 	defer l.Close()
-	if _, err := devstack.NewHost(devstack.HostConfig{Name: "x", Command: "/bin/true", AppDir: t.TempDir(), Listener: l}); err == nil {
+	if _, err := funchost.NewHost(funchost.HostConfig{Name: "x", Command: "/bin/true", AppDir: t.TempDir(), Listener: l}); err == nil {
 		t.Error("an app without HTTP triggers was accepted")
+	}
+}
+
+// fakeClock is the restart policy's clock.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// crash makes the fake handler exit with code (through ?exit=) and waits
+// until the host has dealt with it: a new worker, or none.
+func crash(t *testing.T, h *funchost.Host, code int) (old int) {
+	t.Helper()
+	old = h.PID()
+	_, _ = try("GET", h.URL()+"/api/any?exit="+strconv.Itoa(code), nil) // no answer: it exits
+	waitFor(t, 20*time.Second, "the exit seen", func() bool { return h.PID() != old })
+	return old
+}
+
+func TestHostRestartsAsTheHost(t *testing.T) {
+	gate := filepath.Join(t.TempDir(), "gate")
+	open := func() { os.WriteFile(gate, nil, 0o644) }
+	open()
+	clock := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	h, out := fakeHost(t, "echo", fakeOpts{env: map[string]string{envGate: gate}, now: clock.Now})
+	if err := h.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	base := h.URL()
+
+	t.Run("an error exit restarts it, and requests wait for it", func(t *testing.T) {
+		os.Remove(gate) // the restarted worker does not listen before the gate opens
+		crash(t, h, 3)
+		waitFor(t, 20*time.Second, "a new worker", func() bool { return h.PID() != 0 })
+		held := make(chan response, 1)
+		go func() { r, _ := try("GET", base+"/api/any", nil); held <- r }()
+		waitFor(t, 20*time.Second, "the held request", func() bool {
+			return strings.Contains(out.String(), "GET /api/any waits for the handler to start")
+		})
+		open()
+		if r := <-held; r.status != http.StatusTeapot {
+			t.Fatalf("the request held during the restart: %d %s", r.status, r.raw)
+		}
+	})
+	t.Run("exit 200 restarts without counting", func(t *testing.T) {
+		for range 3 {
+			crash(t, h, funchost.IntentionalRestartExitCode)
+			waitFor(t, 20*time.Second, "a new worker", func() bool { return h.PID() != 0 })
+		}
+		if r := do(t, "GET", base+"/api/any", nil); r.status != http.StatusTeapot {
+			t.Fatalf("after three exits 200: %d", r.status)
+		}
+	})
+	t.Run("errors more than 30 minutes apart do not add up", func(t *testing.T) {
+		clock.Add(funchost.ErrorExitWindow + time.Second)
+		crash(t, h, 1) // the first error of a new count
+		waitFor(t, 20*time.Second, "a new worker", func() bool { return h.PID() != 0 })
+		clock.Add(time.Minute)
+		crash(t, h, 1) // the second
+		waitFor(t, 20*time.Second, "a new worker", func() bool { return h.PID() != 0 })
+		if r := do(t, "GET", base+"/api/any", nil); r.status != http.StatusTeapot {
+			t.Fatalf("after two errors: %d", r.status)
+		}
+	})
+	t.Run("the third error within 30 minutes stops the host", func(t *testing.T) {
+		clock.Add(funchost.ErrorExitWindow) // exactly 30 minutes: still within
+		crash(t, h, 1)
+		waitFor(t, 20*time.Second, "the host's stop", func() bool { return strings.Contains(out.String(), "the host stops") })
+		if h.PID() != 0 {
+			t.Fatal("a worker runs after the third error")
+		}
+		r := do(t, "GET", base+"/api/any", nil)
+		wantProblem(t, r, http.StatusBadGateway)
+		if !strings.Contains(string(r.raw), "host stopped") {
+			t.Errorf("the answer does not say the host stopped: %s", r.raw)
+		}
+	})
+	t.Run("Start brings it back with a fresh count", func(t *testing.T) {
+		if err := h.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		crash(t, h, 1)
+		waitFor(t, 20*time.Second, "a new worker", func() bool { return h.PID() != 0 })
+	})
+	t.Run("exit 0 stays down", func(t *testing.T) {
+		crash(t, h, 0)
+		if !strings.Contains(out.String(), "exited with status 0: the host does not restart it") {
+			t.Fatalf("exit 0 not reported:\n%s", out)
+		}
+		if h.PID() != 0 {
+			t.Fatal("restarted after exit 0")
+		}
+		wantProblem(t, do(t, "GET", base+"/api/any", nil), http.StatusBadGateway)
+	})
+}
+
+func TestHostHoldsRequestsBounded(t *testing.T) {
+	gate := filepath.Join(t.TempDir(), "gate") // never opened: the worker never listens
+	h, _ := fakeHost(t, "echo", fakeOpts{env: map[string]string{envGate: gate}, startTimeout: time.Minute, holdTimeout: 200 * time.Millisecond})
+	go func() { _ = h.Start(context.Background()) }()
+	waitFor(t, 20*time.Second, "the worker", func() bool { return h.PID() != 0 })
+	r := do(t, "GET", h.URL()+"/api/any", nil)
+	wantProblem(t, r, http.StatusServiceUnavailable)
+	if !strings.Contains(string(r.raw), "200ms") {
+		t.Errorf("the answer does not name the bound: %s", r.raw)
+	}
+}
+
+func TestRebuildQuery(t *testing.T) {
+	for raw, want := range map[string]string{
+		"":                "",
+		"a=1":             "a=1",
+		"a=1&b=2&a=3":     "a=1%2C3&b=2",
+		"q=a+b&r=%7e%2f":  "q=a%20b&r=~%2F",
+		"flag&x=":         "flag=&x=",
+		"bad=%zz&ok=1":    "ok=1",
+		"&&k=v&":          "k=v",
+		"%C3%A9t%C3%A9=1": "%C3%A9t%C3%A9=1",
+	} {
+		if got := funchost.RebuildQuery(raw); got != want {
+			t.Errorf("RebuildQuery(%q) = %q, want %q", raw, got, want)
+		}
 	}
 }
