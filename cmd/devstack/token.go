@@ -42,6 +42,12 @@ var daemonApps = map[string]struct{ clientID, secret string }{
 //	                                               for the Notification Service
 //	devstack token --app operator --for audit      client credentials: an
 //	                                               app-only token
+//	devstack token --expired bob                   a token wrong on purpose
+//	                                               (also --not-yet-valid,
+//	                                               --bad-signature, --unknown-kid,
+//	                                               --audience, --issuer, --v1),
+//	                                               minted by the emulator's
+//	                                               admin API (no flow issues one)
 //
 // A user without a domain is in the home tenant (alice means
 // alice@home.handoff.test). A failed sign-in exits non-zero with the
@@ -52,6 +58,7 @@ func tokenCommand(ctx context.Context, args []string, out io.Writer) error {
 	api := fs.String("for", "", "the API: task (default) or notification for a user; audit (default) for an app")
 	app := fs.String("app", "", "an app-only token for this app: operator or task (client credentials)")
 	password := fs.String("password", entra.DefaultUserPassword, "the user's password")
+	wrong := wrongFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: devstack token [flags] USER   (e.g. alice, or erin@fabrikam.handoff.test)\n       devstack token --app operator --for audit")
 		fs.PrintDefaults()
@@ -80,6 +87,8 @@ func tokenCommand(ctx context.Context, args []string, out io.Writer) error {
 	}
 	var token string
 	switch {
+	case wrong.any():
+		token, err = wrongToken(ctx, hc, info.Entra, wrong, fs.Args(), *app, *api)
 	case *app != "":
 		if fs.NArg() != 0 {
 			return errors.New("an app-only token (--app) names no user")

@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -92,5 +93,51 @@ func TestTokenCommandWithoutADevstack(t *testing.T) {
 	_, stderr, code := devstackToken(t, "-state", t.TempDir(), "alice")
 	if code != 1 || !strings.Contains(stderr, "no devstack is running") || !strings.Contains(stderr, "make run") {
 		t.Errorf("exit %d, stderr %q; want exit 1 and that no devstack is running", code, stderr)
+	}
+}
+
+// TestTokenCommandWrongOnPurpose: each token `devstack token` mints wrong on
+// purpose is refused by the running app it is for, for that defect, while
+// the same request with a token from the real flow is answered.
+func TestTokenCommandWrongOnPurpose(t *testing.T) {
+	p := startDevstack(t)
+	call := func(url, token string) (int, string) {
+		req, _ := http.NewRequest("GET", url, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("WWW-Authenticate")
+	}
+	for _, tc := range []struct {
+		args []string
+		url  string
+		want string // in WWW-Authenticate; "" means 200
+	}{
+		{[]string{"bob"}, p.info.Task + "/api/me", ""},
+		{[]string{"--expired", "bob"}, p.info.Task + "/api/me", "expired"},
+		{[]string{"--not-yet-valid", "bob"}, p.info.Task + "/api/me", "not valid yet"},
+		{[]string{"--bad-signature", "bob"}, p.info.Task + "/api/me", "signature"},
+		{[]string{"--audience", "api://someone-else", "bob"}, p.info.Task + "/api/me", "not for this API"},
+		{[]string{"--issuer", "https://evil.example/", "bob"}, p.info.Task + "/api/me", "issuer"},
+		{[]string{"--v1", "bob"}, p.info.Task + "/api/me", "v1"},
+		{[]string{"--expired", "--for", "notification", "alice"}, p.info.Notification + "/api/notifications", "expired"},
+		{[]string{"--expired", "--app", "operator"}, p.info.Audit + "/api/audit", "expired"},
+	} {
+		name := strings.Join(tc.args, " ")
+		stdout, stderr, code := devstackToken(t, tc.args...)
+		if code != 0 {
+			t.Errorf("devstack token %s: exit %d: %s", name, code, stderr)
+			continue
+		}
+		status, challenge := call(tc.url, strings.TrimSpace(stdout))
+		switch {
+		case tc.want == "" && status != http.StatusOK:
+			t.Errorf("%s: %d %q, want 200", name, status, challenge)
+		case tc.want != "" && (status != http.StatusUnauthorized || !strings.Contains(challenge, tc.want)):
+			t.Errorf("%s: %d %q, want 401 naming %q", name, status, challenge, tc.want)
+		}
 	}
 }
