@@ -22,6 +22,7 @@ import (
 // service is the Audit Service behind httptest, trusting an emulator, on a
 // SQLite store, with app-only tokens from the emulator by real MSAL.
 type service struct {
+	srv    *entra.Server
 	url    string
 	writer string // the Task API's token: AuditLog.Write
 	reader string // the operator's token: AuditLog.Read
@@ -45,6 +46,7 @@ func startService(t *testing.T) *service {
 	hs := httptest.NewServer(app.Handler())
 	t.Cleanup(hs.Close)
 	return &service{
+		srv:    srv,
 		url:    hs.URL,
 		writer: appToken(t, srv, entra.TaskAPIClientID, entra.TaskAPISecret),
 		reader: appToken(t, srv, entra.OperatorClientID, entra.OperatorSecret),
