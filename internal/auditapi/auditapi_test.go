@@ -17,6 +17,7 @@ import (
 	"github.com/handoff-dev/handoff/emulator/entra/entratest"
 	"github.com/handoff-dev/handoff/internal/auditapi"
 	"github.com/handoff-dev/handoff/internal/store"
+	"github.com/handoff-dev/handoff/internal/store/sqlite"
 )
 
 // service is the Audit Service behind httptest, trusting an emulator, on a
@@ -31,7 +32,7 @@ type service struct {
 func startService(t *testing.T) *service {
 	t.Helper()
 	srv := entratest.Start(t, entra.Config{})
-	st, err := store.OpenSQLite(filepath.Join(t.TempDir(), "audit.db"))
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "audit.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/handoff-dev/handoff/emulator/entra/entratest"
 	"github.com/handoff-dev/handoff/internal/notifyapi"
 	"github.com/handoff-dev/handoff/internal/store"
+	"github.com/handoff-dev/handoff/internal/store/sqlite"
 )
 
 // service is the Notification Service behind httptest's recorder, trusting
@@ -25,14 +26,14 @@ import (
 type service struct {
 	srv   *entra.Server
 	h     http.Handler
-	st    *store.SQLite
+	st    *sqlite.Store
 	alice string // OBO token: alice, via the Task API, Notify.Send and Notify.Read
 }
 
 func startService(t *testing.T) *service {
 	t.Helper()
 	srv := entratest.Start(t, entra.Config{})
-	st, err := store.OpenSQLite(filepath.Join(t.TempDir(), "notify.db"))
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "notify.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/handoff-dev/handoff/internal/auditapi"
 	"github.com/handoff-dev/handoff/internal/notifyapi"
 	"github.com/handoff-dev/handoff/internal/store"
+	"github.com/handoff-dev/handoff/internal/store/sqlite"
 )
 
 // harness is the Task API with its real neighbours: the Entra emulator,
@@ -32,9 +33,9 @@ type harness struct {
 	srv        *entra.Server
 	app        *App
 	h          http.Handler
-	st         *store.SQLite
-	auditStore *store.SQLite
-	notes      *store.SQLite
+	st         *sqlite.Store
+	auditStore *sqlite.Store
+	notes      *sqlite.Store
 	clock      *entratest.Clock
 	alice, bob string // user tokens for the Task API
 	// notifySrv and auditSrv serve the real services; a non-zero
@@ -54,9 +55,9 @@ func faulty(h http.Handler, fault *atomic.Int32) http.Handler {
 	})
 }
 
-func openStore(t *testing.T, name string) *store.SQLite {
+func openStore(t *testing.T, name string) *sqlite.Store {
 	t.Helper()
-	s, err := store.OpenSQLite(filepath.Join(t.TempDir(), name+".db"))
+	s, err := sqlite.Open(filepath.Join(t.TempDir(), name+".db"))
 	if err != nil {
 		t.Fatal(err)
 	}
