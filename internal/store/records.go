@@ -258,6 +258,15 @@ func NormEvent(ev *OutboxEvent, tenantID, taskID string) (*OutboxEvent, error) {
 	return &e, nil
 }
 
+// Stored sets the caller's event ev to e, the event as a write stored it
+// (NormEvent's answer): backends call it once the write succeeded, so the
+// caller holds what was stored and never patches its own copy.
+func Stored(ev, e *OutboxEvent) {
+	if ev != nil && e != nil {
+		*ev = *e
+	}
+}
+
 func ValidState(state string) error {
 	switch state {
 	case OutboxPending, OutboxDead:

@@ -65,6 +65,7 @@ func (s *Store) CreateTaskOnce(ctx context.Context, t store.Task, ev *store.Outb
 	if prior != nil {
 		return store.Task{}, prior, nil
 	}
+	store.Stored(ev, e)
 	return t, nil, nil
 }
 

@@ -49,6 +49,7 @@ func (s *Store) CreateTask(ctx context.Context, t store.Task, ev *store.OutboxEv
 	if err != nil {
 		return store.Task{}, err
 	}
+	store.Stored(ev, e)
 	return t, nil
 }
 
@@ -123,6 +124,7 @@ func (s *Store) UpdateTask(ctx context.Context, tenantID, id, ifMatch string, p 
 	if err != nil {
 		return store.Task{}, err
 	}
+	store.Stored(ev, e)
 	return t, nil
 }
 
@@ -149,6 +151,9 @@ func (s *Store) DeleteTask(ctx context.Context, tenantID, id, ifMatch string, ev
 	})
 	if errors.Is(err, errNotWritten) {
 		return s.whyNotWritten(ctx, "delete task", tenantID, id, ifMatch)
+	}
+	if err == nil {
+		store.Stored(ev, e)
 	}
 	return err
 }

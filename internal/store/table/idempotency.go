@@ -91,6 +91,7 @@ func (s *Store) CreateTaskOnce(ctx context.Context, t store.Task, ev *store.Outb
 		}
 		_, err = s.tasks.SubmitTransaction(ctx, append(actions, keyAction), nil)
 		if err == nil {
+			store.Stored(ev, e)
 			return t, nil, nil
 		}
 		if !hasStatus(err, http.StatusConflict) && !hasStatus(err, http.StatusPreconditionFailed) && !hasStatus(err, http.StatusNotFound) {

@@ -105,11 +105,13 @@ func (s *Store) CreateTask(ctx context.Context, t store.Task, ev *store.OutboxEv
 			// The id is random: the row in the way is this very write,
 			// sent again after its answer was lost.
 			if got, _, gerr := s.readTask(ctx, "create task", t.TenantID, t.ID); gerr == nil && got.ETag == t.ETag {
+				store.Stored(ev, e)
 				return t, nil
 			}
 		}
 		return store.Task{}, tableErr("create task", err)
 	}
+	store.Stored(ev, e)
 	return t, nil
 }
 
@@ -210,6 +212,7 @@ func (s *Store) UpdateTask(ctx context.Context, tenantID, id, ifMatch string, p 
 		_, err = s.tasks.SubmitTransaction(ctx, append(actions, evActions...), nil)
 		switch {
 		case err == nil:
+			store.Stored(ev, e)
 			return next, nil
 		case hasStatus(err, http.StatusPreconditionFailed), hasStatus(err, http.StatusNotFound):
 			tried = next.ETag // changed or deleted meanwhile: read again
@@ -252,6 +255,7 @@ func (s *Store) DeleteTask(ctx context.Context, tenantID, id, ifMatch string, ev
 		_, err = s.tasks.SubmitTransaction(ctx, append(actions, evActions...), nil)
 		switch {
 		case err == nil:
+			store.Stored(ev, e)
 			return nil
 		case hasStatus(err, http.StatusPreconditionFailed), hasStatus(err, http.StatusNotFound):
 			// changed or deleted meanwhile: read again
