@@ -57,24 +57,13 @@ func auditMarkerPartition(eventID string) string { return auditEventPrefix + tab
 // its retry. An EventID another tenant's entry holds is refused
 // (ErrInvalid).
 func (s *Store) AppendAudit(ctx context.Context, e store.AuditEntry) (store.AuditEntry, bool, error) {
-	if err := store.RequireID("event id", e.EventID); err != nil {
-		return store.AuditEntry{}, false, err
-	}
-	if err := store.RequireID("tenant id", e.TenantID); err != nil {
-		return store.AuditEntry{}, false, err
-	}
-	ts, err := store.NormTimeOrNow("timestamp", e.Timestamp)
+	e, err := newAuditEntry(e)
 	if err != nil {
-		return store.AuditEntry{}, false, err
-	}
-	if err := tableCheckUTF8("event id", e.EventID, "action", e.Action, "resource id", e.ResourceID, "actor", e.Actor,
-		"tenant id", e.TenantID, "caller app", e.CallerApp); err != nil {
 		return store.AuditEntry{}, false, err
 	}
 	if err := s.checkOpen(); err != nil {
 		return store.AuditEntry{}, false, err
 	}
-	e.ID, e.Timestamp = store.NewID(), ts
 	const op = "append audit entry"
 	me := e.ID // this append's own mark on the marker
 
@@ -106,15 +95,8 @@ func (s *Store) AppendAudit(ctx context.Context, e store.AuditEntry) (store.Audi
 		stored, markerETag = got, etag
 	}
 
-	// The listing rows: the same values whoever writes them.
-	for _, pk := range []string{tableKey(stored.TenantID), auditAllPartition} {
-		row, err := marshalEntity(newAuditEntity(stored, pk, auditRowPrefix+sortKey(stored.Timestamp, stored.ID)))
-		if err != nil {
-			return store.AuditEntry{}, false, err
-		}
-		if _, err := s.audit.UpsertEntity(ctx, row, &aztables.UpsertEntityOptions{UpdateMode: aztables.UpdateModeReplace}); err != nil {
-			return store.AuditEntry{}, false, tableErr(op, err)
-		}
+	if err := s.writeAuditRows(ctx, op, stored); err != nil {
+		return store.AuditEntry{}, false, err
 	}
 
 	// Complete the marker, unless another append did meanwhile.
@@ -137,6 +119,41 @@ func (s *Store) AppendAudit(ctx context.Context, e store.AuditEntry) (store.Audi
 	default:
 		return store.AuditEntry{}, false, tableErr(op, err)
 	}
+}
+
+// newAuditEntry checks e and gives it its id and timestamp (now unless set).
+func newAuditEntry(e store.AuditEntry) (store.AuditEntry, error) {
+	if err := store.RequireID("event id", e.EventID); err != nil {
+		return store.AuditEntry{}, err
+	}
+	if err := store.RequireID("tenant id", e.TenantID); err != nil {
+		return store.AuditEntry{}, err
+	}
+	ts, err := store.NormTimeOrNow("timestamp", e.Timestamp)
+	if err != nil {
+		return store.AuditEntry{}, err
+	}
+	if err := tableCheckUTF8("event id", e.EventID, "action", e.Action, "resource id", e.ResourceID, "actor", e.Actor,
+		"tenant id", e.TenantID, "caller app", e.CallerApp); err != nil {
+		return store.AuditEntry{}, err
+	}
+	e.ID, e.Timestamp = store.NewID(), ts
+	return e, nil
+}
+
+// writeAuditRows writes the entry's listing rows (its tenant's and the
+// all-tenants one): the same values whoever writes them.
+func (s *Store) writeAuditRows(ctx context.Context, op string, e store.AuditEntry) error {
+	for _, pk := range []string{tableKey(e.TenantID), auditAllPartition} {
+		row, err := marshalEntity(newAuditEntity(e, pk, auditRowPrefix+sortKey(e.Timestamp, e.ID)))
+		if err != nil {
+			return err
+		}
+		if _, err := s.audit.UpsertEntity(ctx, row, &aztables.UpsertEntityOptions{UpdateMode: aztables.UpdateModeReplace}); err != nil {
+			return tableErr(op, err)
+		}
+	}
+	return nil
 }
 
 // readAuditMarker returns the entry in the event's marker, who completed
