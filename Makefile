@@ -107,9 +107,9 @@ mutate-entraauth:
 mutate-downstream:
 	$(call gremlins,handler/downstream,./downstream,.,,handler)
 mutate-store-sqlite:
-	$(call gremlins,internal/store (SQLite and shared code),./internal/store,^TestSQLite,^table)
+	$(call gremlins,internal/store and internal/store/sqlite,./internal/store,^TestSQLite,^table/)
 mutate-store-table:
-	$(call gremlins,internal/store (Table Storage),./internal/store,^TestTable,$(STORE_SHARED))
+	$(call gremlins,internal/store/table,./internal/store/table,^TestTable,)
 
 ## tools: Azurite (Azure Storage's emulator) into .tools/ for the Table Storage tests; needs Node.js and npm.
 AZURITE_VERSION ?= 3.37.0

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/handoff-dev/handoff/internal/store"
+	"github.com/handoff-dev/handoff/internal/store/table"
 )
 
 func sortedKeys[M ~map[K]V, K cmp.Ordered, V any](m M) []K { return slices.Sorted(maps.Keys(m)) }
@@ -177,10 +177,10 @@ func TestStorageAndKeyVault(t *testing.T) {
 		"properties.allowBlobPublicAccess":    "false",
 		"properties.supportsHttpsTrafficOnly": "true",
 	})
-	// The tables the Table backend opens (internal/store/table.go).
+	// The tables the Table backend opens (internal/store/table/table.go).
 	var want []string
 	for _, suffix := range []string{"tasks", "notifications", "audit"} {
-		want = append(want, store.DefaultTablePrefix+suffix)
+		want = append(want, table.DefaultTablePrefix+suffix)
 	}
 	tables := st.find("param", "tableNames")
 	if got, _ := tables.value.strings(); !slices.Equal(got, want) {

@@ -35,7 +35,7 @@ var deployedApps = []struct {
 }
 
 // hostOwnedSettings are read by the Functions host (and, for storage, by
-// store.TableConfigFromEnv too): in functionapp.bicep's hostSettings.
+// table.ConfigFromEnv too): in functionapp.bicep's hostSettings.
 var hostOwnedSettings = []string{
 	"AzureWebJobsStorage__accountName",
 	"AzureWebJobsStorage__credential",

@@ -12,7 +12,7 @@ import (
 
 	"github.com/handoff-dev/handoff/emulator/entra"
 	"github.com/handoff-dev/handoff/handler/downstream"
-	"github.com/handoff-dev/handoff/internal/store"
+	"github.com/handoff-dev/handoff/internal/store/sqlite"
 	"github.com/handoff-dev/handoff/internal/taskapi"
 )
 
@@ -29,7 +29,7 @@ func TestTokenAgainstTaskAPI(t *testing.T) {
 	}
 	hc := trusting(t, caPEM)
 	defer hc.CloseIdleConnections()
-	st, err := store.OpenSQLite(filepath.Join(t.TempDir(), "tasks.db"))
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "tasks.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

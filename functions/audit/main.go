@@ -11,7 +11,7 @@ import (
 
 	"github.com/handoff-dev/handoff/internal/appmain"
 	"github.com/handoff-dev/handoff/internal/auditapi"
-	"github.com/handoff-dev/handoff/internal/store"
+	"github.com/handoff-dev/handoff/internal/store/backend"
 )
 
 func main() { appmain.Main("audit", build) }
@@ -21,7 +21,7 @@ func build(ctx context.Context, log *slog.Logger) (http.Handler, io.Closer, erro
 	if err != nil {
 		return nil, nil, fmt.Errorf("configuration: %w", err)
 	}
-	st, err := store.Open(ctx, nil, cfg.DataDir, "audit")
+	st, err := backend.Open(ctx, nil, cfg.DataDir, "audit")
 	if err != nil {
 		return nil, nil, err
 	}

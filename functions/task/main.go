@@ -13,7 +13,7 @@ import (
 	"github.com/handoff-dev/handoff/handler/downstream"
 	"github.com/handoff-dev/handoff/internal/appconfig"
 	"github.com/handoff-dev/handoff/internal/appmain"
-	"github.com/handoff-dev/handoff/internal/store"
+	"github.com/handoff-dev/handoff/internal/store/backend"
 	"github.com/handoff-dev/handoff/internal/taskapi"
 )
 
@@ -35,7 +35,7 @@ func build(ctx context.Context, log *slog.Logger) (http.Handler, io.Closer, erro
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := store.Open(ctx, nil, cfg.DataDir, "task")
+	st, err := backend.Open(ctx, nil, cfg.DataDir, "task")
 	if err != nil {
 		return nil, nil, err
 	}

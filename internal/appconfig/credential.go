@@ -63,57 +63,17 @@ func CredentialFromEnv(opts EnvOptions) (downstream.Credential, string, error) {
 	if get == nil {
 		get = os.Getenv
 	}
-	env := func(k string) string { return strings.TrimSpace(get(k)) }
-	mode := env(EnvCredential)
-	if mode == "" {
-		switch {
-		case env(EnvClientSecret) != "":
-			mode = ModeSecret
-		case env(EnvKeyVaultURL) != "":
-			mode = ModeKeyVaultSecret
-		case env(EnvCertificatePath) != "":
-			mode = ModeCertificate
-		default:
-			return nil, "", fmt.Errorf("appconfig: no credential configured: set %s to %s (recommended in Azure), or set %s, %s or %s", EnvCredential, ModeManagedIdentity, EnvClientSecret, EnvKeyVaultURL, EnvCertificatePath)
-		}
+	c := credEnv{opts: opts, env: func(k string) string { return strings.TrimSpace(get(k)) }}
+	mode, err := c.mode()
+	if err != nil {
+		return nil, "", err
 	}
-	rotation := downstream.RotationOptions{Logger: opts.Logger, Now: opts.Now}
-	if r := env(EnvSecretRefresh); r != "" {
-		d, err := time.ParseDuration(r)
-		if err != nil || d < minRefresh {
-			return nil, "", fmt.Errorf("appconfig: %s=%q must be a duration of at least %s", EnvSecretRefresh, r, minRefresh)
-		}
-		rotation.Refresh = d
+	c.chosen = mode
+	rotation, err := c.rotation()
+	if err != nil {
+		return nil, "", err
 	}
-	managedIdentity := func() (azcore.TokenCredential, error) {
-		o := &azidentity.ManagedIdentityCredentialOptions{}
-		if id := env(EnvManagedIdentity); id != "" {
-			o.ID = azidentity.ClientID(id)
-		}
-		if opts.Transport != nil {
-			o.Transport = opts.Transport
-		}
-		return azidentity.NewManagedIdentityCredential(o)
-	}
-	vaultSecret := func(nameVar, defaultName string) (secrets.Secret, error) {
-		u := env(EnvKeyVaultURL)
-		if u == "" {
-			return secrets.Secret{}, fmt.Errorf("appconfig: %s=%s needs %s", EnvCredential, mode, EnvKeyVaultURL)
-		}
-		mi, err := managedIdentity()
-		if err != nil {
-			return secrets.Secret{}, err
-		}
-		v, err := secrets.NewVault(u, mi, secrets.Options{Transport: opts.Transport})
-		if err != nil {
-			return secrets.Secret{}, err
-		}
-		name := env(nameVar)
-		if name == "" {
-			name = defaultName
-		}
-		return v.Secret(name), nil
-	}
+	env, managedIdentity, vaultSecret := c.env, c.managedIdentity, c.vaultSecret
 
 	switch mode {
 	case ModeManagedIdentity:
@@ -154,4 +114,76 @@ func CredentialFromEnv(opts EnvOptions) (downstream.Credential, string, error) {
 	}
 	return nil, "", errors.New("appconfig: " + EnvCredential + "=" + mode + " is not one of " +
 		strings.Join([]string{ModeManagedIdentity, ModeSecret, ModeKeyVaultSecret, ModeCertificate, ModeKeyVaultCertificate}, ", "))
+}
+
+// credEnv reads the credential's settings.
+type credEnv struct {
+	opts   EnvOptions
+	env    func(string) string
+	chosen string // the mode chosen, for errors
+}
+
+// mode is the credential mode: AZURE_API_CREDENTIAL, else the first of a
+// secret, a Key Vault or a certificate path that is set.
+func (c credEnv) mode() (string, error) {
+	if mode := c.env(EnvCredential); mode != "" {
+		return mode, nil
+	}
+	switch {
+	case c.env(EnvClientSecret) != "":
+		return ModeSecret, nil
+	case c.env(EnvKeyVaultURL) != "":
+		return ModeKeyVaultSecret, nil
+	case c.env(EnvCertificatePath) != "":
+		return ModeCertificate, nil
+	}
+	return "", fmt.Errorf("appconfig: no credential configured: set %s to %s (recommended in Azure), or set %s, %s or %s", EnvCredential, ModeManagedIdentity, EnvClientSecret, EnvKeyVaultURL, EnvCertificatePath)
+}
+
+// rotation is how a secret or certificate from Key Vault is re-read.
+func (c credEnv) rotation() (downstream.RotationOptions, error) {
+	rotation := downstream.RotationOptions{Logger: c.opts.Logger, Now: c.opts.Now}
+	if r := c.env(EnvSecretRefresh); r != "" {
+		d, err := time.ParseDuration(r)
+		if err != nil || d < minRefresh {
+			return rotation, fmt.Errorf("appconfig: %s=%q must be a duration of at least %s", EnvSecretRefresh, r, minRefresh)
+		}
+		rotation.Refresh = d
+	}
+	return rotation, nil
+}
+
+// managedIdentity is the app's managed identity (user-assigned when
+// AZURE_CLIENT_ID names one).
+func (c credEnv) managedIdentity() (azcore.TokenCredential, error) {
+	o := &azidentity.ManagedIdentityCredentialOptions{}
+	if id := c.env(EnvManagedIdentity); id != "" {
+		o.ID = azidentity.ClientID(id)
+	}
+	if c.opts.Transport != nil {
+		o.Transport = c.opts.Transport
+	}
+	return azidentity.NewManagedIdentityCredential(o)
+}
+
+// vaultSecret is the Key Vault secret nameVar names (default defaultName),
+// read with the managed identity.
+func (c credEnv) vaultSecret(nameVar, defaultName string) (secrets.Secret, error) {
+	u := c.env(EnvKeyVaultURL)
+	if u == "" {
+		return secrets.Secret{}, fmt.Errorf("appconfig: %s=%s needs %s", EnvCredential, c.chosen, EnvKeyVaultURL)
+	}
+	mi, err := c.managedIdentity()
+	if err != nil {
+		return secrets.Secret{}, err
+	}
+	v, err := secrets.NewVault(u, mi, secrets.Options{Transport: c.opts.Transport})
+	if err != nil {
+		return secrets.Secret{}, err
+	}
+	name := c.env(nameVar)
+	if name == "" {
+		name = defaultName
+	}
+	return v.Secret(name), nil
 }

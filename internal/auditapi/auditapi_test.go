@@ -17,11 +17,13 @@ import (
 	"github.com/handoff-dev/handoff/emulator/entra/entratest"
 	"github.com/handoff-dev/handoff/internal/auditapi"
 	"github.com/handoff-dev/handoff/internal/store"
+	"github.com/handoff-dev/handoff/internal/store/sqlite"
 )
 
 // service is the Audit Service behind httptest, trusting an emulator, on a
 // SQLite store, with app-only tokens from the emulator by real MSAL.
 type service struct {
+	srv    *entra.Server
 	url    string
 	writer string // the Task API's token: AuditLog.Write
 	reader string // the operator's token: AuditLog.Read
@@ -30,7 +32,7 @@ type service struct {
 func startService(t *testing.T) *service {
 	t.Helper()
 	srv := entratest.Start(t, entra.Config{})
-	st, err := store.OpenSQLite(filepath.Join(t.TempDir(), "audit.db"))
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "audit.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,6 +47,7 @@ func startService(t *testing.T) *service {
 	hs := httptest.NewServer(app.Handler())
 	t.Cleanup(hs.Close)
 	return &service{
+		srv:    srv,
 		url:    hs.URL,
 		writer: appToken(t, srv, entra.TaskAPIClientID, entra.TaskAPISecret),
 		reader: appToken(t, srv, entra.OperatorClientID, entra.OperatorSecret),

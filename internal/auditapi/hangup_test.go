@@ -16,7 +16,7 @@ import (
 	"github.com/handoff-dev/handoff/emulator/entra"
 	"github.com/handoff-dev/handoff/emulator/entra/entratest"
 	"github.com/handoff-dev/handoff/internal/auditapi"
-	"github.com/handoff-dev/handoff/internal/store"
+	"github.com/handoff-dev/handoff/internal/store/sqlite"
 )
 
 type syncBuffer struct {
@@ -40,7 +40,7 @@ func (b *syncBuffer) String() string {
 // is logged at Info as a hang-up, not at Error as "storage unavailable".
 func TestHangUpIsLoggedAtInfo(t *testing.T) {
 	srv := entratest.Start(t, entra.Config{})
-	st, err := store.OpenSQLite(filepath.Join(t.TempDir(), "audit.db"))
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "audit.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,7 @@ import (
 	"github.com/handoff-dev/handoff/emulator/entra"
 	"github.com/handoff-dev/handoff/emulator/entra/entratest"
 	"github.com/handoff-dev/handoff/internal/notifyapi"
-	"github.com/handoff-dev/handoff/internal/store"
+	"github.com/handoff-dev/handoff/internal/store/sqlite"
 )
 
 type syncBuffer struct {
@@ -41,7 +41,7 @@ func (b *syncBuffer) String() string {
 // hung up is logged at Info as a hang-up, not at Error as a store failure.
 func TestHangUpIsLoggedAtInfo(t *testing.T) {
 	srv := entratest.Start(t, entra.Config{})
-	st, err := store.OpenSQLite(filepath.Join(t.TempDir(), "notify.db"))
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "notify.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -85,22 +85,22 @@ type IdempotentTasks interface {
 	PurgeIdempotencyKeys(ctx context.Context, now time.Time, limit int) (int, error)
 }
 
-// normIdempotency checks idem and returns it with Now set, and the
+// NormIdempotency checks idem and returns it with Now set, and the
 // record a create with it writes for task t.
-func normIdempotency(idem Idempotency, t Task) (IdempotencyRecord, error) {
+func NormIdempotency(idem Idempotency, t Task) (IdempotencyRecord, error) {
 	if !ValidIdempotencyKey(idem.Key) {
-		return IdempotencyRecord{}, invalidf("idempotency key must be 1 to %d letters, digits or - _ . : ~ + / =", MaxIdempotencyKeyLength)
+		return IdempotencyRecord{}, Invalidf("idempotency key must be 1 to %d letters, digits or - _ . : ~ + / =", MaxIdempotencyKeyLength)
 	}
-	if err := requireID("user id", idem.UserID); err != nil {
+	if err := RequireID("user id", idem.UserID); err != nil {
 		return IdempotencyRecord{}, err
 	}
 	if !utf8.ValidString(idem.UserID) || len(idem.UserID) > maxEventField {
-		return IdempotencyRecord{}, invalidf("user id must be valid UTF-8 of at most %d bytes", maxEventField)
+		return IdempotencyRecord{}, Invalidf("user id must be valid UTF-8 of at most %d bytes", maxEventField)
 	}
 	if idem.RequestHash == "" || len(idem.RequestHash) > maxRequestHash || !utf8.ValidString(idem.RequestHash) {
-		return IdempotencyRecord{}, invalidf("request hash must be 1 to %d bytes of UTF-8", maxRequestHash)
+		return IdempotencyRecord{}, Invalidf("request hash must be 1 to %d bytes of UTF-8", maxRequestHash)
 	}
-	at, err := normTimeOrNow("idempotency time", idem.Now)
+	at, err := NormTimeOrNow("idempotency time", idem.Now)
 	if err != nil {
 		return IdempotencyRecord{}, err
 	}
@@ -110,16 +110,16 @@ func normIdempotency(idem Idempotency, t Task) (IdempotencyRecord, error) {
 	}, nil
 }
 
-// checkResponse checks a response to record.
-func checkResponse(status int, body []byte) error {
+// CheckResponse checks a response to record.
+func CheckResponse(status int, body []byte) error {
 	if status < 100 || status > 599 {
-		return invalidf("response status %d is not an HTTP status", status)
+		return Invalidf("response status %d is not an HTTP status", status)
 	}
 	if len(body) > MaxIdempotentResponse {
-		return invalidf("response body is %d bytes, at most %d are kept", len(body), MaxIdempotentResponse)
+		return Invalidf("response body is %d bytes, at most %d are kept", len(body), MaxIdempotentResponse)
 	}
 	if !utf8.Valid(body) {
-		return invalidf("response body is not valid UTF-8")
+		return Invalidf("response body is not valid UTF-8")
 	}
 	return nil
 }
@@ -130,7 +130,7 @@ type storedTask struct {
 	ETag string `json:"etag"`
 }
 
-func encodeTask(t Task) (string, error) {
+func EncodeTask(t Task) (string, error) {
 	b, err := json.Marshal(storedTask{Task: t, ETag: t.ETag})
 	if err != nil {
 		return "", fmt.Errorf("store: encode task: %w", err)
@@ -138,12 +138,12 @@ func encodeTask(t Task) (string, error) {
 	return string(b), nil
 }
 
-func decodeTask(s string) (Task, error) {
+func DecodeTask(s string) (Task, error) {
 	var st storedTask
 	if err := json.Unmarshal([]byte(s), &st); err != nil {
 		return Task{}, fmt.Errorf("%w: decode the task of an idempotency record: %w", ErrUnavailable, err)
 	}
 	st.Task.ETag = st.ETag
-	st.Task.CreatedAt, st.Task.UpdatedAt = normTime(st.Task.CreatedAt), normTime(st.Task.UpdatedAt)
+	st.Task.CreatedAt, st.Task.UpdatedAt = NormTime(st.Task.CreatedAt), NormTime(st.Task.UpdatedAt)
 	return st.Task, nil
 }

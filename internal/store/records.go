@@ -17,21 +17,21 @@ import (
 // idBytes is the size of record ids and ETags: 128 random bits.
 const idBytes = 16
 
-// newID returns a record id: 128 bits from crypto/rand as 32 lowercase hex
+// NewID returns a record id: 128 bits from crypto/rand as 32 lowercase hex
 // digits.
-func newID() string {
+func NewID() string {
 	var b [idBytes]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (it crashes the program instead)
 	return hex.EncodeToString(b[:])
 }
 
-// newETag returns a fresh strong HTTP entity tag: a quoted random value.
-func newETag() string {
-	return `"` + newID() + `"`
+// NewETag returns a fresh strong HTTP entity tag: a quoted random value.
+func NewETag() string {
+	return `"` + NewID() + `"`
 }
 
-// isID reports whether s has the form newID returns.
-func isID(s string) bool {
+// IsID reports whether s has the form NewID returns.
+func IsID(s string) bool {
 	if len(s) != 2*idBytes {
 		return false
 	}
@@ -49,36 +49,36 @@ func isID(s string) bool {
 // write returned.
 const timePrecision = time.Microsecond
 
-// now returns the current time as the store keeps it.
-func now() time.Time { return normTime(time.Now()) }
+// Now returns the current time as the store keeps it.
+func Now() time.Time { return NormTime(time.Now()) }
 
-// normTime returns t as the store keeps it: UTC, truncated to timePrecision,
+// NormTime returns t as the store keeps it: UTC, truncated to timePrecision,
 // without a monotonic clock reading.
-func normTime(t time.Time) time.Time { return t.UTC().Truncate(timePrecision) }
+func NormTime(t time.Time) time.Time { return t.UTC().Truncate(timePrecision) }
 
-// normTimeOrNow is normTime(t), or now() if t is the zero time. A time
+// NormTimeOrNow is NormTime(t), or Now() if t is the zero time. A time
 // outside the years 1970 to 9999 is invalid (field names it in the message).
-func normTimeOrNow(field string, t time.Time) (time.Time, error) {
+func NormTimeOrNow(field string, t time.Time) (time.Time, error) {
 	if t.IsZero() {
-		return now(), nil
+		return Now(), nil
 	}
-	t = normTime(t)
+	t = NormTime(t)
 	if y := t.Year(); y < 1970 || y > 9999 {
-		return time.Time{}, invalidf("%s %s is outside the years 1970 to 9999", field, t.Format(time.RFC3339))
+		return time.Time{}, Invalidf("%s %s is outside the years 1970 to 9999", field, t.Format(time.RFC3339))
 	}
 	return t, nil
 }
 
-// invalidf returns an error wrapping ErrInvalid.
-func invalidf(format string, args ...any) error {
+// Invalidf returns an error wrapping ErrInvalid.
+func Invalidf(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)
 }
 
-// requireID checks that a required identifier (tenant id, user oid, event
+// RequireID checks that a required identifier (tenant id, user oid, event
 // id) is not empty or blank.
-func requireID(name, v string) error {
+func RequireID(name, v string) error {
 	if strings.TrimSpace(v) == "" {
-		return invalidf("%s is required", name)
+		return Invalidf("%s is required", name)
 	}
 	return nil
 }
@@ -88,13 +88,13 @@ func requireID(name, v string) error {
 func normTitle(title string) (string, error) {
 	t := strings.TrimSpace(title)
 	if !utf8.ValidString(t) {
-		return "", invalidf("title is not valid UTF-8")
+		return "", Invalidf("title is not valid UTF-8")
 	}
 	switch n := utf8.RuneCountInString(t); {
 	case n == 0:
-		return "", invalidf("title is required (and must not be blank)")
+		return "", Invalidf("title is required (and must not be blank)")
 	case n > MaxTitleLength:
-		return "", invalidf("title is %d characters long, at most %d are allowed", n, MaxTitleLength)
+		return "", Invalidf("title is %d characters long, at most %d are allowed", n, MaxTitleLength)
 	}
 	return t, nil
 }
@@ -103,18 +103,18 @@ func normTitle(title string) (string, error) {
 // MaxDescriptionLength characters (runes). It may be empty.
 func checkDescription(d string) error {
 	if !utf8.ValidString(d) {
-		return invalidf("description is not valid UTF-8")
+		return Invalidf("description is not valid UTF-8")
 	}
 	if n := utf8.RuneCountInString(d); n > MaxDescriptionLength {
-		return invalidf("description is %d characters long, at most %d are allowed", n, MaxDescriptionLength)
+		return Invalidf("description is %d characters long, at most %d are allowed", n, MaxDescriptionLength)
 	}
 	return nil
 }
 
-// normTask validates a task to be created and returns it with the fields
+// NormTask validates a task to be created and returns it with the fields
 // the store sets (ID, ETag, times) filled in.
-func normTask(t Task) (Task, error) {
-	if err := requireID("tenant id", t.TenantID); err != nil {
+func NormTask(t Task) (Task, error) {
+	if err := RequireID("tenant id", t.TenantID); err != nil {
 		return Task{}, err
 	}
 	title, err := normTitle(t.Title)
@@ -125,15 +125,15 @@ func normTask(t Task) (Task, error) {
 		return Task{}, err
 	}
 	t.Title = title
-	t.ID = newID()
-	t.ETag = newETag()
-	t.CreatedAt = now()
+	t.ID = NewID()
+	t.ETag = NewETag()
+	t.CreatedAt = Now()
 	t.UpdatedAt = t.CreatedAt
 	return t, nil
 }
 
-// normPatch validates a patch and returns it with the title normalised.
-func normPatch(p TaskPatch) (TaskPatch, error) {
+// NormPatch validates a patch and returns it with the title normalised.
+func NormPatch(p TaskPatch) (TaskPatch, error) {
 	if p.Title != nil {
 		title, err := normTitle(*p.Title)
 		if err != nil {
@@ -144,13 +144,13 @@ func normPatch(p TaskPatch) (TaskPatch, error) {
 	return p, nil
 }
 
-// pageSize returns the page size a listing asked for with limit: 0 means
+// PageSize returns the page size a listing asked for with limit: 0 means
 // DefaultPageSize, more than MaxPageSize means MaxPageSize, less than 0 is
 // invalid.
-func pageSize(limit int) (int, error) {
+func PageSize(limit int) (int, error) {
 	switch {
 	case limit < 0:
-		return 0, invalidf("page size %d is negative", limit)
+		return 0, Invalidf("page size %d is negative", limit)
 	case limit == 0:
 		return DefaultPageSize, nil
 	case limit > MaxPageSize:
@@ -159,64 +159,64 @@ func pageSize(limit int) (int, error) {
 	return limit, nil
 }
 
-// cursor is the position after which a listing continues: the sort key
+// Cursor is the position after which a listing continues: the sort key
 // (time, id) of the last record of the previous page. Listings are ordered
 // by time descending, then id descending.
-type cursor struct {
-	at time.Time
-	id string
+type Cursor struct {
+	At time.Time
+	ID string
 }
 
 // cursorVersion prefixes the encoded cursor so its format can change.
 const cursorVersion = "1"
 
-// encodeCursor returns the opaque cursor continuing after (at, id).
-func encodeCursor(at time.Time, id string) string {
+// EncodeCursor returns the opaque cursor continuing after (at, id).
+func EncodeCursor(at time.Time, id string) string {
 	raw := cursorVersion + "." + strconv.FormatInt(at.UnixMicro(), 10) + "." + id
 	return base64.RawURLEncoding.EncodeToString([]byte(raw))
 }
 
-// decodeCursor parses a cursor encodeCursor returned; "" is the first page
+// DecodeCursor parses a cursor EncodeCursor returned; "" is the first page
 // (ok false). Anything else is invalid.
-func decodeCursor(s string) (c cursor, ok bool, err error) {
-	return decodeCursorWith(s, isID)
+func DecodeCursor(s string) (c Cursor, ok bool, err error) {
+	return decodeCursorWith(s, IsID)
 }
 
-// decodeEventCursor reads a cursor of an outbox listing, whose ids are the
+// DecodeEventCursor reads a cursor of an outbox listing, whose ids are the
 // caller's event ids (dots and all); an id is only ever a bound.
-func decodeEventCursor(s string) (c cursor, ok bool, err error) {
+func DecodeEventCursor(s string) (c Cursor, ok bool, err error) {
 	return decodeCursorWith(s, func(id string) bool {
 		return id != "" && len(id) <= 4*maxEventField && utf8.ValidString(id)
 	})
 }
 
-func decodeCursorWith(s string, validID func(string) bool) (c cursor, ok bool, err error) {
+func decodeCursorWith(s string, validID func(string) bool) (c Cursor, ok bool, err error) {
 	if s == "" {
-		return cursor{}, false, nil
+		return Cursor{}, false, nil
 	}
-	bad := invalidf("malformed page cursor")
+	bad := Invalidf("malformed page cursor")
 	raw, derr := base64.RawURLEncoding.DecodeString(s)
 	if derr != nil {
-		return cursor{}, false, bad
+		return Cursor{}, false, bad
 	}
 	parts := strings.SplitN(string(raw), ".", 3)
 	if len(parts) != 3 || parts[0] != cursorVersion || !validID(parts[2]) {
-		return cursor{}, false, bad
+		return Cursor{}, false, bad
 	}
 	us, perr := strconv.ParseInt(parts[1], 10, 64)
 	if perr != nil {
-		return cursor{}, false, bad
+		return Cursor{}, false, bad
 	}
-	return cursor{at: time.UnixMicro(us).UTC(), id: parts[2]}, true, nil
+	return Cursor{At: time.UnixMicro(us).UTC(), ID: parts[2]}, true, nil
 }
 
-// maxErrorLength bounds an outbox event's recorded failure (bytes).
-const maxErrorLength = 1000
+// MaxErrorLength bounds an outbox event's recorded failure (bytes).
+const MaxErrorLength = 1000
 
 // maxEventField bounds an outbox event's fields (runes).
 const maxEventField = 200
 
-func truncate(s string, n int) string {
+func Truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
@@ -226,42 +226,51 @@ func truncate(s string, n int) string {
 	return s[:n]
 }
 
-// normEvent checks an outbox event written with a change to the tenant's
+// NormEvent checks an outbox event written with a change to the tenant's
 // task id and fills what the store owns: tenant, resource, creation time,
 // state (pending, due at once) and attempts. nil means no event.
-func normEvent(ev *OutboxEvent, tenantID, taskID string) (*OutboxEvent, error) {
+func NormEvent(ev *OutboxEvent, tenantID, taskID string) (*OutboxEvent, error) {
 	if ev == nil {
 		return nil, nil
 	}
 	e := *ev
 	for name, v := range map[string]string{"event id": e.EventID, "action": e.Action, "actor": e.Actor} {
-		if err := requireID(name, v); err != nil {
+		if err := RequireID(name, v); err != nil {
 			return nil, err
 		}
 		if !utf8.ValidString(v) || utf8.RuneCountInString(v) > maxEventField {
-			return nil, invalidf("%s must be valid UTF-8 of at most %d characters", name, maxEventField)
+			return nil, Invalidf("%s must be valid UTF-8 of at most %d characters", name, maxEventField)
 		}
 	}
 	if e.TenantID != "" && e.TenantID != tenantID {
-		return nil, invalidf("the event's tenant is not the task's")
+		return nil, Invalidf("the event's tenant is not the task's")
 	}
 	e.TenantID, e.ResourceID = tenantID, taskID
-	e.CreatedAt = now()
+	e.CreatedAt = Now()
 	// Due at once unless the writer says when: a writer that delivers the
 	// event itself makes it due after its own attempt, so a sweep does not
 	// race it.
 	if e.NextAttempt.IsZero() {
 		e.NextAttempt = e.CreatedAt
 	}
-	e.NextAttempt = normTime(e.NextAttempt)
+	e.NextAttempt = NormTime(e.NextAttempt)
 	e.State, e.Attempts, e.LastError = OutboxPending, 0, ""
 	return &e, nil
 }
 
-func validState(state string) error {
+// Stored sets the caller's event ev to e, the event as a write stored it
+// (NormEvent's answer): backends call it once the write succeeded, so the
+// caller holds what was stored and never patches its own copy.
+func Stored(ev, e *OutboxEvent) {
+	if ev != nil && e != nil {
+		*ev = *e
+	}
+}
+
+func ValidState(state string) error {
 	switch state {
 	case OutboxPending, OutboxDead:
 		return nil
 	}
-	return invalidf("outbox state %q is not pending or dead", state)
+	return Invalidf("outbox state %q is not pending or dead", state)
 }

@@ -7,15 +7,15 @@ import (
 	"time"
 )
 
-// TestIsID: only what newID returns (2*idBytes lower-case hex digits) is an
+// TestIsID: only what NewID returns (2*idBytes lower-case hex digits) is an
 // id; the Table store answers anything else ErrNotFound without a read.
 func TestIsID(t *testing.T) {
-	if id := newID(); !isID(id) {
-		t.Errorf("isID(newID() = %q) = false", id)
+	if id := NewID(); !IsID(id) {
+		t.Errorf("IsID(NewID() = %q) = false", id)
 	}
 	ok := strings.Repeat("0123456789abcdef", 2*idBytes/16+1)[:2*idBytes]
-	if !isID(ok) {
-		t.Errorf("isID(%q) = false", ok)
+	if !IsID(ok) {
+		t.Errorf("IsID(%q) = false", ok)
 	}
 	for _, s := range []string{
 		"", ok[1:], ok + "a",
@@ -23,8 +23,8 @@ func TestIsID(t *testing.T) {
 		strings.Repeat(":", 2*idBytes), strings.Repeat("`", 2*idBytes),
 		ok[:2*idBytes-1] + "G", "x" + ok[1:],
 	} {
-		if isID(s) {
-			t.Errorf("isID(%q) = true", s)
+		if IsID(s) {
+			t.Errorf("IsID(%q) = true", s)
 		}
 	}
 }
@@ -45,13 +45,13 @@ func TestTruncate(t *testing.T) {
 		{"ééé", 5, "éé"},
 		{"abc", 0, ""},
 	} {
-		if got := truncate(tt.s, tt.n); got != tt.want {
-			t.Errorf("truncate(%q, %d) = %q, want %q", tt.s, tt.n, got, tt.want)
+		if got := Truncate(tt.s, tt.n); got != tt.want {
+			t.Errorf("Truncate(%q, %d) = %q, want %q", tt.s, tt.n, got, tt.want)
 		}
 	}
-	long := strings.Repeat("x", maxErrorLength)
-	if got := truncate(long, maxErrorLength); got != long {
-		t.Errorf("a reason of maxErrorLength bytes was cut to %d", len(got))
+	long := strings.Repeat("x", MaxErrorLength)
+	if got := Truncate(long, MaxErrorLength); got != long {
+		t.Errorf("a reason of MaxErrorLength bytes was cut to %d", len(got))
 	}
 }
 
@@ -64,7 +64,7 @@ func TestEventFieldBound(t *testing.T) {
 		{EventID: "e", Action: at, Actor: "b"},
 		{EventID: "e", Action: "a", Actor: at},
 	} {
-		if _, err := normEvent(&ev, "tenant", "task"); err != nil {
+		if _, err := NormEvent(&ev, "tenant", "task"); err != nil {
 			t.Errorf("fields of %d characters: %v", maxEventField, err)
 		}
 	}
@@ -74,7 +74,7 @@ func TestEventFieldBound(t *testing.T) {
 		{EventID: "e", Action: "a", Actor: at + "x"},
 		{EventID: "e\xff", Action: "a", Actor: "b"},
 	} {
-		if _, err := normEvent(&ev, "tenant", "task"); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "at most 200 characters") {
+		if _, err := NormEvent(&ev, "tenant", "task"); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "at most 200 characters") {
 			t.Errorf("event %+v: %v, want ErrInvalid naming the bound", ev, err)
 		}
 	}
@@ -85,12 +85,12 @@ func TestEventFieldBound(t *testing.T) {
 func TestEventCursorBound(t *testing.T) {
 	at := time.UnixMicro(1_700_000_000_000_000).UTC()
 	longest := strings.Repeat("😀", maxEventField) // 4 bytes each
-	c, ok, err := decodeEventCursor(encodeCursor(at, longest))
-	if err != nil || !ok || c.id != longest || !c.at.Equal(at) {
+	c, ok, err := DecodeEventCursor(EncodeCursor(at, longest))
+	if err != nil || !ok || c.ID != longest || !c.At.Equal(at) {
 		t.Errorf("a cursor of a %d-byte id: %+v %v %v", len(longest), c, ok, err)
 	}
 	for _, id := range []string{longest + "x", "", "bad\xff"} {
-		if _, _, err := decodeEventCursor(encodeCursor(at, id)); !errors.Is(err, ErrInvalid) {
+		if _, _, err := DecodeEventCursor(EncodeCursor(at, id)); !errors.Is(err, ErrInvalid) {
 			t.Errorf("a cursor of id %q (%d bytes): %v, want ErrInvalid", id[:min(len(id), 8)], len(id), err)
 		}
 	}

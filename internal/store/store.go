@@ -4,8 +4,8 @@
 // tenant's records are unreachable from another's requests by construction.
 //
 // Backends: SQLite (embedded, the default for local and single-instance
-// runs; see OpenSQLite) and Azure Table Storage (required in Azure; see
-// OpenTable); Open picks one from the environment. Task writes carry their
+// runs; package store/sqlite) and Azure Table Storage (required in Azure;
+// package store/table); store/backend.Open picks one from the environment. Task writes carry their
 // audit event into an outbox in the same transaction (see Outbox). The
 // contract every backend meets is the test suite in storetest.
 package store

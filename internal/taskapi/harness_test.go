@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/public"
@@ -22,6 +23,7 @@ import (
 	"github.com/handoff-dev/handoff/internal/auditapi"
 	"github.com/handoff-dev/handoff/internal/notifyapi"
 	"github.com/handoff-dev/handoff/internal/store"
+	"github.com/handoff-dev/handoff/internal/store/sqlite"
 )
 
 // harness is the Task API with its real neighbours: the Entra emulator,
@@ -31,16 +33,31 @@ type harness struct {
 	srv        *entra.Server
 	app        *App
 	h          http.Handler
-	st         *store.SQLite
-	auditStore *store.SQLite
-	notes      *store.SQLite
+	st         *sqlite.Store
+	auditStore *sqlite.Store
+	notes      *sqlite.Store
 	clock      *entratest.Clock
 	alice, bob string // user tokens for the Task API
+	// notifySrv and auditSrv serve the real services; a non-zero
+	// notifyFault or auditFault makes it answer that status instead.
+	notifySrv, auditSrv     *httptest.Server
+	notifyFault, auditFault atomic.Int32
 }
 
-func openStore(t *testing.T, name string) *store.SQLite {
+// faulty serves h unless *fault holds a status, which it answers instead.
+func faulty(h http.Handler, fault *atomic.Int32) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s := fault.Load(); s != 0 {
+			http.Error(w, "injected fault", int(s))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func openStore(t *testing.T, name string) *sqlite.Store {
 	t.Helper()
-	s, err := store.OpenSQLite(filepath.Join(t.TempDir(), name+".db"))
+	s, err := sqlite.Open(filepath.Join(t.TempDir(), name+".db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +70,13 @@ func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, n
 
 func newHarness(t *testing.T, tweak func(*Config)) *harness {
 	t.Helper()
-	srv := entratest.Start(t, entra.Config{})
+	return newHarnessIn(t, nil, tweak)
+}
+
+// newHarnessIn is newHarness in the emulator's directory dir (nil: the default).
+func newHarnessIn(t *testing.T, dir *entra.Directory, tweak func(*Config)) *harness {
+	t.Helper()
+	srv := entratest.Start(t, entra.Config{Directory: dir})
 	hc := srv.HTTPClient()
 	h := &harness{srv: srv, st: openStore(t, "task"), auditStore: openStore(t, "audit"), notes: openStore(t, "notify"), clock: &entratest.Clock{}}
 
@@ -62,16 +85,18 @@ func newHarness(t *testing.T, tweak func(*Config)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	auditSrv := httptest.NewServer(funcapp.Wrap(audit.Handler(), funcapp.Config{Logger: quietLog()}))
+	auditSrv := httptest.NewServer(faulty(funcapp.Wrap(audit.Handler(), funcapp.Config{Logger: quietLog()}), &h.auditFault))
 	t.Cleanup(auditSrv.Close)
+	h.auditSrv = auditSrv
 	notify, err := notifyapi.New(t.Context(), notifyapi.Config{Authority: srv.BaseURL(), HomeTenantID: entra.HomeTenantID,
 		ClientID: entra.NotificationClientID, TenantIDs: []string{entra.HomeTenantID, entra.SecondTenantID},
 		Callers: []string{entra.TaskAPIClientID}, HTTPClient: hc}, h.notes, quietLog())
 	if err != nil {
 		t.Fatal(err)
 	}
-	notifySrv := httptest.NewServer(funcapp.Wrap(notify.Handler(), funcapp.Config{Logger: quietLog()}))
+	notifySrv := httptest.NewServer(faulty(funcapp.Wrap(notify.Handler(), funcapp.Config{Logger: quietLog()}), &h.notifyFault))
 	t.Cleanup(notifySrv.Close)
+	h.notifySrv = notifySrv
 
 	cred, err := downstream.ClientSecret(entra.TaskAPISecret)
 	if err != nil {
@@ -103,10 +128,10 @@ func newHarness(t *testing.T, tweak func(*Config)) *harness {
 	return h
 }
 
-// userToken signs a user in with MSAL (the password grant) for the Task API.
-func userToken(t *testing.T, srv *entra.Server, user string) string {
+// userTokenIn signs a user of tenant in with MSAL (the password grant) for the Task API.
+func userTokenIn(t *testing.T, srv *entra.Server, tenant, user string) string {
 	t.Helper()
-	pc, err := public.New(entra.DevClientID, public.WithAuthority(srv.Authority(entra.HomeTenantID)),
+	pc, err := public.New(entra.DevClientID, public.WithAuthority(srv.Authority(tenant)),
 		public.WithHTTPClient(srv.HTTPClient()), public.WithInstanceDiscovery(false))
 	if err != nil {
 		t.Fatal(err)
@@ -118,6 +143,12 @@ func userToken(t *testing.T, srv *entra.Server, user string) string {
 		t.Fatal(err)
 	}
 	return res.AccessToken
+}
+
+// userToken signs a user of the home tenant in for the Task API.
+func userToken(t *testing.T, srv *entra.Server, user string) string {
+	t.Helper()
+	return userTokenIn(t, srv, entra.HomeTenantID, user)
 }
 
 // answer is a response of the Task API.

@@ -16,10 +16,6 @@ import (
 	"github.com/handoff-dev/handoff/internal/web"
 )
 
-// AuditQueued: the event is kept in the outbox (pending, or dead-lettered
-// for an operator) and was not delivered yet.
-const AuditQueued = "queued"
-
 // Outbox redelivery bounds.
 const (
 	// SweepBatch is how many due events one read of the outbox takes: a
@@ -52,9 +48,6 @@ func nextAttempt(now time.Time, first time.Duration, attempts int) time.Time {
 	d := min(first<<min(attempts, 16), retryMax)
 	return now.Add(d + time.Duration(rand.Int64N(int64(d/10)+1)))
 }
-
-// delivered is settle's answer for an event the Audit Service has.
-const delivered = "delivered"
 
 // settle records how a delivery went: delivered (the event leaves the
 // outbox), or failed (and when to try again, or dead-lettered when

@@ -1,18 +1,60 @@
 package taskapi
 
-import "github.com/handoff-dev/handoff/handler/funcapp"
+import (
+	"net/http"
 
-// Routes are the Task API's endpoints, exactly as its function.json files
-// declare them (route prefix api).
+	"github.com/handoff-dev/handoff/handler/entraauth"
+	"github.com/handoff-dev/handoff/handler/funcapp"
+)
+
+// route is one endpoint: what New serves and Routes lists, from this one
+// table. Every route needs the scope access_as_user; roles, when set, are
+// the app roles of which the caller needs one.
+type route struct {
+	method, pattern string
+	serve           func(*App, http.ResponseWriter, *http.Request)
+	roles           []string
+}
+
+var (
+	anyRole = []string{RoleAdmin, RoleEditor, RoleReader}
+	writers = []string{RoleAdmin, RoleEditor}
+	admins  = []string{RoleAdmin}
+)
+
+// routes are the Task API's endpoints, exactly as its function.json files
+// declare them (route prefix api; TestRoutesAreTheFunctionJSON checks).
+var routes = []route{
+	{"GET", "/api/tasks", (*App).list, anyRole},
+	{"POST", "/api/tasks", (*App).create, writers},
+	{"GET", "/api/tasks/{id}", (*App).get, anyRole},
+	{"PATCH", "/api/tasks/{id}", (*App).update, writers},
+	{"DELETE", "/api/tasks/{id}", (*App).delete, admins},
+	{"GET", "/api/me", (*App).me, nil}, // any signed-in user of an allowed tenant
+	{"GET", "/api/outbox", (*App).outboxList, admins},
+}
+
+// Routes are the Task API's endpoints (method and pattern).
 func Routes() []funcapp.Route {
-	return []funcapp.Route{
-		{Method: "GET", Pattern: "/api/tasks"},
-		{Method: "POST", Pattern: "/api/tasks"},
-		{Method: "GET", Pattern: "/api/tasks/{id}"},
-		{Method: "PATCH", Pattern: "/api/tasks/{id}"},
-		{Method: "DELETE", Pattern: "/api/tasks/{id}"},
-		{Method: "GET", Pattern: "/api/me"},
-		{Method: "GET", Pattern: "/api/outbox"},
+	out := make([]funcapp.Route, len(routes))
+	for i, rt := range routes {
+		out[i] = funcapp.Route{Method: rt.method, Pattern: rt.pattern}
+	}
+	return out
+}
+
+// handle serves every route on a's router, each behind the validator with
+// its requirements.
+func (a *App) handle(v *entraauth.Validator) {
+	for _, rt := range routes {
+		reqs := []entraauth.Requirement{entraauth.Scopes(ScopeAccessAsUser)}
+		if rt.roles != nil {
+			reqs = append(reqs, entraauth.UserRoles(rt.roles...))
+		}
+		serve := rt.serve
+		a.router.Handle(rt.method, rt.pattern, v.Protect(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			serve(a, w, r)
+		}), reqs...))
 	}
 }
 

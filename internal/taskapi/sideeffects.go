@@ -17,81 +17,53 @@ import (
 	"github.com/handoff-dev/handoff/internal/store"
 )
 
-// Statuses of the side effects, as responses report them.
-const (
-	NotificationSent   = "sent"
-	NotificationFailed = "failed"
-	AuditLogged        = "logged"
-)
-
-// Failure reasons, machine-readable for a SPA to act on.
-const (
-	ReasonConsentRequired     = "consent_required"     // an admin must consent; Challenge offers the consent step
-	ReasonInteractionRequired = "interaction_required" // the user must sign in again (MFA, claims)
-	ReasonTimeout             = "timeout"              // the deadline passed
-	ReasonUnavailable         = "unavailable"          // the service or the token endpoint is down
-	ReasonRejected            = "rejected"             // the service refused the call
-	ReasonInvalidToken        = "invalid_token"        // the user's token could not be exchanged
-	ReasonConfiguration       = "configuration"        // the Task API's own credential was refused
-)
-
-// Failure says why a side effect failed.
-type Failure struct {
-	Reason string `json:"reason"`
-	Detail string `json:"detail"`
-	// Status is the downstream service's HTTP status, when it answered.
-	Status int `json:"status,omitempty"`
-	// For consent_required and interaction_required: the downstream scopes,
-	// Entra's claims challenge, and the WWW-Authenticate a SPA can hand MSAL.
-	Scopes    []string `json:"scopes,omitempty"`
-	Claims    string   `json:"claims,omitempty"`
-	Challenge string   `json:"challenge,omitempty"`
-}
-
 // maxDownstreamBody bounds what is read of a downstream answer.
 const maxDownstreamBody = 64 << 10
 
-// sideEffects notifies (when notify is set) and delivers the audit event,
-// in parallel, under one deadline that the caller going away does not cut
-// short. An audit event that is not delivered stays in the outbox
-// ("queued") for the sweep.
-func (a *App) sideEffects(reqCtx context.Context, id *entraauth.Identity, notifyEvent string, ev store.OutboxEvent, t store.Task, notify bool) (nStatus string, nFail *Failure, aStatus string, aFail *Failure) {
+// notice is the notification a write sends: event, about task, to the
+// user the request's identity names.
+type notice struct {
+	event string
+	task  store.Task
+}
+
+// sideEffects sends n (when there is one: creates notify, other writes do
+// not) and delivers the audit event ev, in parallel, under one deadline
+// that the caller going away does not cut short, then settles ev: an
+// event not delivered stays in the outbox ("queued") for the sweep.
+func (a *App) sideEffects(reqCtx context.Context, id *entraauth.Identity, ev store.OutboxEvent, n *notice) outcome {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(reqCtx), a.cfg.DownstreamTimeout)
 	defer cancel()
+	var out outcome
 	var wg sync.WaitGroup
-	if notify {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			nFail = a.notify(ctx, id, notifyEvent, t)
-			nStatus = NotificationSent
-			if nFail != nil {
-				nStatus = NotificationFailed
+	if n != nil {
+		wg.Go(func() {
+			out.NotificationStatus, out.NotificationFailure = NotificationSent, a.notify(ctx, id, n.event, n.task)
+			if out.NotificationFailure != nil {
+				out.NotificationStatus = NotificationFailed
 			}
-		}()
+		})
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		aFail = a.deliverAudit(ctx, ev)
+	wg.Go(func() {
+		out.AuditFailure = a.deliverAudit(ctx, ev)
 		// Recording the outcome gets its own short deadline: the delivery
 		// may have used all of the shared one.
 		mctx, mcancel := context.WithTimeout(context.WithoutCancel(reqCtx), 2*time.Second)
 		defer mcancel()
-		aStatus = AuditLogged
-		if a.settle(mctx, ev, aFail) != delivered {
-			aStatus = AuditQueued
+		out.AuditStatus = AuditLogged
+		if a.settle(mctx, ev, out.AuditFailure) != delivered {
+			out.AuditStatus = AuditQueued
 		}
-	}()
+	})
 	wg.Wait()
-	return nStatus, nFail, aStatus, aFail
+	return out
 }
 
 // notify calls the Notification Service On-Behalf-Of the user.
 func (a *App) notify(ctx context.Context, id *entraauth.Identity, event string, t store.Task) *Failure {
 	tok, err := a.tokens.OnBehalfOf(ctx, id.Token, id.TenantID, a.cfg.Notification.Scope)
 	if err != nil {
-		f := a.tokenFailure(ctx, id, err)
+		f := a.tokenFailure(ctx, id.TenantID, err)
 		a.log.Warn("notification: no token", "reason", f.Reason, "tenant", id.TenantID, "error", err.Error())
 		return f
 	}
@@ -111,7 +83,7 @@ func (a *App) notify(ctx context.Context, id *entraauth.Identity, event string, 
 func (a *App) deliverAudit(ctx context.Context, ev store.OutboxEvent) *Failure {
 	tok, err := a.tokens.AppToken(ctx, a.cfg.Audit.Scope)
 	if err != nil {
-		f := a.tokenFailure(ctx, &entraauth.Identity{TenantID: a.cfg.HomeTenantID}, err)
+		f := a.tokenFailure(ctx, a.cfg.HomeTenantID, err)
 		a.log.Warn("audit: no token", "reason", f.Reason, "event_id", ev.EventID, "error", err.Error())
 		return f
 	}
@@ -126,9 +98,10 @@ func (a *App) deliverAudit(ctx context.Context, ev store.OutboxEvent) *Failure {
 	return nil
 }
 
-// tokenFailure explains a token acquisition error.
-func (a *App) tokenFailure(ctx context.Context, id *entraauth.Identity, err error) *Failure {
-	if challenge, ok := downstream.Challenge(err, a.cfg.Authority, id.TenantID, a.cfg.ClientID); ok {
+// tokenFailure explains a token acquisition error for tenantID (the
+// user's tenant for OBO, the home tenant for the app's own token).
+func (a *App) tokenFailure(ctx context.Context, tenantID string, err error) *Failure {
+	if challenge, ok := downstream.Challenge(err, a.cfg.Authority, tenantID, a.cfg.ClientID); ok {
 		var cr *downstream.ConsentRequiredError
 		if errors.As(err, &cr) {
 			return &Failure{Reason: ReasonConsentRequired, Detail: "consent for the downstream API is missing in your tenant",

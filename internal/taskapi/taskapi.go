@@ -141,17 +141,7 @@ func New(ctx context.Context, cfg Config, st Store, tokens *downstream.Client, l
 		return nil, err
 	}
 	a := &App{cfg: cfg, log: log, store: st, tokens: tokens, validator: v, hc: cfg.HTTPClient, router: funcapp.NewRouter(), now: time.Now}
-	user := entraauth.Scopes(ScopeAccessAsUser)
-	anyRole := entraauth.UserRoles(RoleAdmin, RoleEditor, RoleReader)
-	writer := entraauth.UserRoles(RoleAdmin, RoleEditor)
-	admin := entraauth.UserRoles(RoleAdmin)
-	a.router.Handle("GET", "/api/tasks", v.Protect(http.HandlerFunc(a.list), user, anyRole))
-	a.router.Handle("POST", "/api/tasks", v.Protect(http.HandlerFunc(a.create), user, writer))
-	a.router.Handle("GET", "/api/tasks/{id}", v.Protect(http.HandlerFunc(a.get), user, anyRole))
-	a.router.Handle("PATCH", "/api/tasks/{id}", v.Protect(http.HandlerFunc(a.update), user, writer))
-	a.router.Handle("DELETE", "/api/tasks/{id}", v.Protect(http.HandlerFunc(a.delete), user, admin))
-	a.router.Handle("GET", "/api/me", v.Protect(http.HandlerFunc(a.me), user))
-	a.router.Handle("GET", "/api/outbox", v.Protect(http.HandlerFunc(a.outboxList), user, admin))
+	a.handle(v)
 	return a, nil
 }
 
@@ -176,6 +166,7 @@ func (a *App) Handler() http.Handler {
 // DeadLettered counts the events this process moved to the dead-letter state.
 func (a *App) DeadLettered() int64 { return a.deadLettered.Load() }
 
+// identity is who the route's requirements let in.
 func identity(r *http.Request) *entraauth.Identity {
 	id, _ := entraauth.FromContext(r.Context())
 	return id
@@ -184,10 +175,7 @@ func identity(r *http.Request) *entraauth.Identity {
 // taskResponse is a task with how its side effects went.
 type taskResponse struct {
 	store.Task
-	NotificationStatus  string   `json:"notification_status,omitempty"`
-	NotificationFailure *Failure `json:"notification_failure,omitempty"`
-	AuditStatus         string   `json:"audit_status,omitempty"`
-	AuditFailure        *Failure `json:"audit_failure,omitempty"`
+	outcome
 }
 
 type createRequest struct {
@@ -200,50 +188,59 @@ type updateRequest struct {
 	Completed *bool   `json:"completed"`
 }
 
+// create reads as its steps: decode, store the task and its audit event in
+// one transaction, run the side effects (which settle the event), respond.
+// The route's requirements authorized the caller before it runs.
 func (a *App) create(w http.ResponseWriter, r *http.Request) {
-	id, _ := entraauth.FromContext(r.Context())
-	key, ok := idempotencyKey(w, r)
+	id := identity(r)
+	req, key, ok := decodeCreate(w, r)
 	if !ok {
 		return
 	}
-	var req createRequest
-	if !web.DecodeJSON(w, r, &req) || !validTitle(w, req.Title) || !validDescription(w, req.Description) {
-		return
-	}
 	ev := a.event(id, "task.created")
-	task := store.Task{
-		TenantID: id.TenantID, Title: strings.TrimSpace(req.Title), Description: req.Description,
-		CreatedBy: id.ObjectID, CreatedByName: id.Name,
-	}
-	var (
-		t     store.Task
-		prior *store.IdempotencyRecord
-		err   error
-	)
-	if key == "" {
-		t, err = a.store.CreateTask(r.Context(), task, &ev)
-	} else {
-		t, prior, err = a.store.CreateTaskOnce(r.Context(), task, &ev,
-			store.Idempotency{Key: key, UserID: id.ObjectID, RequestHash: requestHash(req), Now: a.now()})
-	}
-	if err != nil {
+	t, prior, err := a.storeCreate(r.Context(), id, req, key, &ev)
+	switch {
+	case err != nil:
 		web.LogFailure(a.log, r, "task: create failed", err, "tenant", id.TenantID)
 		web.StoreError(w, err)
 		return
-	}
-	if prior != nil {
+	case prior != nil:
 		a.replay(w, r, prior, requestHash(req))
 		return
 	}
-	ev.ResourceID = t.ID
-	resp := taskResponse{Task: t}
-	resp.NotificationStatus, resp.NotificationFailure, resp.AuditStatus, resp.AuditFailure =
-		a.sideEffects(r.Context(), id, "task_created", ev, t, true)
+	resp := taskResponse{Task: t, outcome: a.sideEffects(r.Context(), id, ev, &notice{event: "task_created", task: t})}
 	body := encodeResponse(resp)
 	if key != "" {
 		a.recordResponse(r.Context(), id.TenantID, id.ObjectID, key, t.ID, http.StatusCreated, body)
 	}
 	writeCreated(w, http.StatusCreated, t, body)
+}
+
+// decodeCreate reads a create's idempotency key and body; on bad input it
+// has answered 400.
+func decodeCreate(w http.ResponseWriter, r *http.Request) (req createRequest, key string, ok bool) {
+	key, ok = idempotencyKey(w, r)
+	if !ok || !web.DecodeJSON(w, r, &req) || !validTitle(w, req.Title) || !validDescription(w, req.Description) {
+		return req, "", false
+	}
+	return req, key, true
+}
+
+// storeCreate stores the task and ev in one transaction; with an
+// idempotency key, prior is the key's record when it was used before
+// (nothing is stored then). ev becomes the event as stored.
+func (a *App) storeCreate(ctx context.Context, id *entraauth.Identity, req createRequest, key string, ev *store.OutboxEvent) (
+	t store.Task, prior *store.IdempotencyRecord, err error) {
+	task := store.Task{
+		TenantID: id.TenantID, Title: strings.TrimSpace(req.Title), Description: req.Description,
+		CreatedBy: id.ObjectID, CreatedByName: id.Name,
+	}
+	if key == "" {
+		t, err = a.store.CreateTask(ctx, task, ev)
+		return t, nil, err
+	}
+	return a.store.CreateTaskOnce(ctx, task, ev,
+		store.Idempotency{Key: key, UserID: id.ObjectID, RequestHash: requestHash(req), Now: a.now()})
 }
 
 // event is a fresh audit event for a change by id, to be written with it.
@@ -255,7 +252,7 @@ func (a *App) event(id *entraauth.Identity, action string) store.OutboxEvent {
 }
 
 func (a *App) update(w http.ResponseWriter, r *http.Request) {
-	id, _ := entraauth.FromContext(r.Context())
+	id := identity(r)
 	var req updateRequest
 	if !web.DecodeJSON(w, r, &req) {
 		return
@@ -276,37 +273,33 @@ func (a *App) update(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ev := a.event(id, "task.updated")
-	ev.ResourceID = r.PathValue("id")
 	t, err := a.store.UpdateTask(r.Context(), id.TenantID, r.PathValue("id"), match, store.TaskPatch{Title: req.Title, Completed: req.Completed}, &ev)
 	if err != nil {
 		web.StoreError(w, err)
 		return
 	}
-	resp := taskResponse{Task: t}
-	_, _, resp.AuditStatus, resp.AuditFailure = a.sideEffects(r.Context(), id, "", ev, t, false)
 	w.Header().Set("ETag", t.ETag)
-	web.WriteJSON(w, http.StatusOK, resp)
+	web.WriteJSON(w, http.StatusOK, taskResponse{Task: t, outcome: a.sideEffects(r.Context(), id, ev, nil)})
 }
 
 func (a *App) delete(w http.ResponseWriter, r *http.Request) {
-	id, _ := entraauth.FromContext(r.Context())
+	id := identity(r)
 	taskID := r.PathValue("id")
 	match, ok := a.ifMatchOrAnswer(w, r, id.TenantID, taskID)
 	if !ok {
 		return
 	}
 	ev := a.event(id, "task.deleted")
-	ev.ResourceID = taskID
 	if err := a.store.DeleteTask(r.Context(), id.TenantID, taskID, match, &ev); err != nil {
 		web.StoreError(w, err)
 		return
 	}
-	_, _, status, failure := a.sideEffects(r.Context(), id, "", ev, store.Task{ID: taskID, TenantID: id.TenantID}, false)
-	web.WriteJSON(w, http.StatusOK, map[string]any{"id": taskID, "deleted": true, "audit_status": status, "audit_failure": failure})
+	out := a.sideEffects(r.Context(), id, ev, nil)
+	web.WriteJSON(w, http.StatusOK, map[string]any{"id": taskID, "deleted": true, "audit_status": out.AuditStatus, "audit_failure": out.AuditFailure})
 }
 
 func (a *App) get(w http.ResponseWriter, r *http.Request) {
-	id, _ := entraauth.FromContext(r.Context())
+	id := identity(r)
 	t, err := a.store.GetTask(r.Context(), id.TenantID, r.PathValue("id"))
 	if err != nil {
 		web.StoreError(w, err)
@@ -317,7 +310,7 @@ func (a *App) get(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *App) list(w http.ResponseWriter, r *http.Request) {
-	id, _ := entraauth.FromContext(r.Context())
+	id := identity(r)
 	limit, cursor, ok := web.Page(w, r)
 	if !ok {
 		return
@@ -332,7 +325,7 @@ func (a *App) list(w http.ResponseWriter, r *http.Request) {
 
 // me is who the token says the caller is.
 func (a *App) me(w http.ResponseWriter, r *http.Request) {
-	id, _ := entraauth.FromContext(r.Context())
+	id := identity(r)
 	roles, scopes := id.Roles, id.Scopes
 	if roles == nil {
 		roles = []string{}

@@ -39,9 +39,14 @@ func hashOf(key string) string {
 // createOnce creates with key and fails the test unless it was created.
 func createOnce(t *testing.T, s store.Store, task store.Task, i store.Idempotency) store.Task {
 	t.Helper()
-	got, prior, err := s.CreateTaskOnce(ctx(t), task, newEvent("task.created"), i)
+	ev := newEvent("task.created")
+	got, prior, err := s.CreateTaskOnce(ctx(t), task, ev, i)
 	if err != nil || prior != nil {
 		t.Fatalf("CreateTaskOnce(%q): prior %+v, error %v; want created", i.Key, prior, err)
+	}
+	// The write returns what it stored: the caller's event names the task.
+	if ev.ResourceID != got.ID || ev.TenantID != got.TenantID || ev.State != store.OutboxPending || ev.CreatedAt.IsZero() {
+		t.Errorf("the caller's event after CreateTaskOnce = %+v, want it as stored for task %s", *ev, got.ID)
 	}
 	return got
 }

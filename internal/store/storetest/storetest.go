@@ -1348,14 +1348,19 @@ func testOutboxWritten(t *testing.T, s store.Store) {
 		e.Actor != "oid-actor" || e.State != store.OutboxPending || e.Attempts != 0 || e.CreatedAt.IsZero() {
 		t.Errorf("event = %+v", e)
 	}
+	// The write returns what it stored: the caller's event is the stored one.
+	if !sameEvent(*created, e) {
+		t.Errorf("the caller's event after create = %+v, stored %+v", *created, e)
+	}
 	if got := due(t, s, tenant, time.Now().Add(time.Second)); len(got) != 1 {
 		t.Errorf("due after create: %+v", got)
 	}
-	updated, err := s.UpdateTask(ctx(t), tenant, task.ID, task.ETag, store.TaskPatch{Completed: ptr(true)}, newEvent("task.updated"))
+	updatedEv, deletedEv := newEvent("task.updated"), newEvent("task.deleted")
+	updated, err := s.UpdateTask(ctx(t), tenant, task.ID, task.ETag, store.TaskPatch{Completed: ptr(true)}, updatedEv)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.DeleteTask(ctx(t), tenant, task.ID, updated.ETag, newEvent("task.deleted")); err != nil {
+	if err := s.DeleteTask(ctx(t), tenant, task.ID, updated.ETag, deletedEv); err != nil {
 		t.Fatal(err)
 	}
 	pending = outbox(t, s, tenant, store.OutboxPending)
@@ -1363,6 +1368,11 @@ func testOutboxWritten(t *testing.T, s store.Store) {
 		t.Fatalf("pending after create, update, delete: %d", len(pending))
 	}
 	for _, e := range pending {
+		for _, mine := range []*store.OutboxEvent{updatedEv, deletedEv} {
+			if mine.EventID == e.EventID && !sameEvent(*mine, e) {
+				t.Errorf("the caller's event after %s = %+v, stored %+v", e.Action, *mine, e)
+			}
+		}
 		if e.ResourceID != task.ID {
 			t.Errorf("event %s for resource %s, want %s", e.Action, e.ResourceID, task.ID)
 		}
@@ -1379,6 +1389,13 @@ func testOutboxWritten(t *testing.T, s store.Store) {
 	if err := s.MarkDelivered(ctx(t), tenant, created.EventID); err != nil {
 		t.Errorf("delivering twice: %v", err)
 	}
+}
+
+// sameEvent compares an event a write handed back with the stored one.
+func sameEvent(a, b store.OutboxEvent) bool {
+	return a.EventID == b.EventID && a.TenantID == b.TenantID && a.ResourceID == b.ResourceID && a.Action == b.Action &&
+		a.Actor == b.Actor && a.State == b.State && a.Attempts == b.Attempts && a.CreatedAt.Equal(b.CreatedAt) &&
+		a.NextAttempt.Equal(b.NextAttempt)
 }
 
 func testOutboxAtomic(t *testing.T, s store.Store) {

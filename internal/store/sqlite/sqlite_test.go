@@ -1,4 +1,4 @@
-package store_test
+package sqlite_test
 
 import (
 	"context"
@@ -14,14 +14,15 @@ import (
 	"time"
 
 	"github.com/handoff-dev/handoff/internal/store"
+	"github.com/handoff-dev/handoff/internal/store/sqlite"
 	"github.com/handoff-dev/handoff/internal/store/storetest"
 )
 
-func openSQLite(t *testing.T, path string) *store.SQLite {
+func openSQLite(t *testing.T, path string) *sqlite.Store {
 	t.Helper()
-	s, err := store.OpenSQLite(path)
+	s, err := sqlite.Open(path)
 	if err != nil {
-		t.Fatalf("OpenSQLite(%s): %v", path, err)
+		t.Fatalf("Open(%s): %v", path, err)
 	}
 	t.Cleanup(func() {
 		if err := s.Close(); err != nil {
@@ -57,7 +58,7 @@ func TestSQLiteReopen(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "reopen.db")
-	s, err := store.OpenSQLite(path)
+	s, err := sqlite.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +107,7 @@ func TestSQLiteReopen(t *testing.T) {
 func TestSQLiteClosed(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s, err := store.OpenSQLite(filepath.Join(t.TempDir(), "closed.db"))
+	s, err := sqlite.Open(filepath.Join(t.TempDir(), "closed.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +161,7 @@ func TestSQLiteLocked(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "locked.db")
-	s, err := store.OpenSQLiteBusyTimeout(path, 100*time.Millisecond)
+	s, err := sqlite.OpenBusyTimeout(path, 100*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,9 +196,9 @@ func TestSQLiteLocked(t *testing.T) {
 		t.Fatalf("AppendAudit while locked: %v, want ErrUnavailable", err)
 	}
 	// An up-to-date database opens without waiting for the writer.
-	late, err := store.OpenSQLiteBusyTimeout(path, 100*time.Millisecond)
+	late, err := sqlite.OpenBusyTimeout(path, 100*time.Millisecond)
 	if err != nil {
-		t.Fatalf("OpenSQLite while another connection writes: %v", err)
+		t.Fatalf("Open while another connection writes: %v", err)
 	}
 	_ = late.Close()
 
@@ -218,7 +219,7 @@ func TestSQLiteTwoStores(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "two.db")
-	stores := []*store.SQLite{openSQLite(t, path), openSQLite(t, path)}
+	stores := []*sqlite.Store{openSQLite(t, path), openSQLite(t, path)}
 	const perStore = 40
 	var (
 		wg      sync.WaitGroup
@@ -288,9 +289,9 @@ func TestSQLiteSettings(t *testing.T) {
 			t.Fatalf("PRAGMA %s: %v", q.pragma, err)
 		}
 	}
-	if !strings.EqualFold(mode, "wal") || fk != 1 || version != store.SchemaVersion || busy != 5000 {
+	if !strings.EqualFold(mode, "wal") || fk != 1 || version != sqlite.SchemaVersion || busy != 5000 {
 		t.Errorf("journal_mode %s, foreign_keys %d, user_version %d, busy_timeout %d; want wal, 1, %d, 5000",
-			mode, fk, version, busy, store.SchemaVersion)
+			mode, fk, version, busy, sqlite.SchemaVersion)
 	}
 	if got := db.Stats().MaxOpenConnections; got != 1 {
 		t.Errorf("MaxOpenConnections %d, want 1 (writes serialized)", got)
@@ -335,36 +336,36 @@ func TestSQLitePathCharacters(t *testing.T) {
 func TestSQLiteNewerSchemaRefused(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "newer.db")
-	s, err := store.OpenSQLite(path)
+	s, err := sqlite.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.DB().ExecContext(t.Context(), fmt.Sprintf("PRAGMA user_version = %d", store.SchemaVersion+1)); err != nil {
+	if _, err := s.DB().ExecContext(t.Context(), fmt.Sprintf("PRAGMA user_version = %d", sqlite.SchemaVersion+1)); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if s, err := store.OpenSQLite(path); err == nil {
+	if s, err := sqlite.Open(path); err == nil {
 		_ = s.Close()
-		t.Fatal("OpenSQLite opened a database of a newer schema version")
+		t.Fatal("Open opened a database of a newer schema version")
 	}
 }
 
 func TestSQLiteOpenErrors(t *testing.T) {
 	t.Parallel()
-	if _, err := store.OpenSQLite(""); err == nil {
-		t.Error(`OpenSQLite("") succeeded`)
+	if _, err := sqlite.Open(""); err == nil {
+		t.Error(`Open("") succeeded`)
 	}
 	notDB := filepath.Join(t.TempDir(), "not.db")
 	if err := os.WriteFile(notDB, []byte(strings.Repeat("not a database\n", 100)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if s, err := store.OpenSQLite(notDB); err == nil {
+	if s, err := sqlite.Open(notDB); err == nil {
 		_ = s.Close()
-		t.Error("OpenSQLite opened a file that is not a database")
+		t.Error("Open opened a file that is not a database")
 	} else if !errors.Is(err, store.ErrUnavailable) {
-		t.Errorf("OpenSQLite(not a database): %v, want ErrUnavailable", err)
+		t.Errorf("Open(not a database): %v, want ErrUnavailable", err)
 	}
 }
 

@@ -1,7 +1,8 @@
-package store
-
-// The Azure Table Storage backend: configuration, opening, keys, listing
-// and errors. The records' operations are in table_records.go.
+// Package table is the Azure Table Storage backend of store (required in
+// Azure): one file per entity (tasks, outbox, notifications, audit,
+// idempotency); this file holds configuration, opening, keys, listing and
+// errors.
+package table
 
 import (
 	"bufio"
@@ -14,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"mime"
 	"mime/multipart"
 	"net/http"
@@ -30,9 +32,11 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+
+	"github.com/handoff-dev/handoff/internal/store"
 )
 
-// Table is the Store on Azure Table Storage (or Azurite, its emulator):
+// Store is the Store on Azure Table Storage (or Azurite, its emulator):
 // the backend for Function Apps that scale out, where no disk is shared.
 //
 // # Tables and keys
@@ -104,15 +108,15 @@ import (
 // fails with ErrUnavailable.
 //
 // A Table is safe for concurrent use.
-type Table struct {
+type Store struct {
 	tasks, notifications, audit *aztables.Client
 	closed                      atomic.Bool
 }
 
-var _ Store = (*Table)(nil)
+var _ store.Store = (*Store)(nil)
 
-// TableConfig says which Table Storage account a Table uses and how.
-type TableConfig struct {
+// Config says which Table Storage account a Table uses and how.
+type Config struct {
 	// ConnectionString is an account's connection string (an account key
 	// or a SAS), or "UseDevelopmentStorage=true" for Azurite on its
 	// default port. Azurite elsewhere: "DefaultEndpointsProtocol=http;
@@ -140,11 +144,11 @@ type TableConfig struct {
 	Retry *policy.RetryOptions
 
 	// managedIdentityClientID is the user-assigned identity
-	// TableConfigFromEnv chose ("" for system-assigned), for tests.
+	// ConfigFromEnv chose ("" for system-assigned), for tests.
 	managedIdentityClientID string
 }
 
-// DefaultTablePrefix is the table prefix when TableConfig.TablePrefix is "".
+// DefaultTablePrefix is the table prefix when Config.TablePrefix is "".
 const DefaultTablePrefix = "handoff"
 
 // Azurite's well-known development account (public, the same everywhere).
@@ -155,7 +159,7 @@ const (
 	devStoreDefaultHost = "http://127.0.0.1"
 )
 
-// Settings TableConfigFromEnv reads: the Azure Functions host's own for
+// Settings ConfigFromEnv reads: the Azure Functions host's own for
 // its storage account.
 const (
 	envWebJobsStorage   = "AzureWebJobsStorage"
@@ -166,7 +170,7 @@ const (
 	tableServiceURLTmpl = "https://%s.table.core.windows.net"
 )
 
-// TableConfigFromEnv returns the TableConfig the Azure Functions
+// ConfigFromEnv returns the Config the Azure Functions
 // convention describes: AzureWebJobsStorage, a connection string (or
 // UseDevelopmentStorage=true); else AzureWebJobsStorage__tableServiceUri,
 // or AzureWebJobsStorage__accountName for
@@ -174,25 +178,25 @@ const (
 // user-assigned if AzureWebJobsStorage__clientId or AZURE_CLIENT_ID names
 // one (in that order), else system-assigned. getenv is os.Getenv or a
 // stand-in.
-func TableConfigFromEnv(getenv func(string) string) (TableConfig, error) {
+func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	if cs := strings.TrimSpace(getenv(envWebJobsStorage)); cs != "" {
-		return TableConfig{ConnectionString: cs}, nil
+		return Config{ConnectionString: cs}, nil
 	}
 	serviceURL := strings.TrimSpace(getenv(envTableServiceURI))
 	if serviceURL == "" {
 		if name := strings.TrimSpace(getenv(envStorageAccount)); name != "" {
 			if !validAccountName(name) {
-				return TableConfig{}, fmt.Errorf("store: table: %s %q is not a storage account name (3 to 24 lowercase letters and digits)", envStorageAccount, name)
+				return Config{}, fmt.Errorf("store: table: %s %q is not a storage account name (3 to 24 lowercase letters and digits)", envStorageAccount, name)
 			}
 			serviceURL = fmt.Sprintf(tableServiceURLTmpl, name)
 		}
 	}
 	if serviceURL == "" {
-		return TableConfig{}, fmt.Errorf("store: table: no storage account configured: set %s (a connection string, or UseDevelopmentStorage=true for Azurite), or %s or %s for a managed identity",
+		return Config{}, fmt.Errorf("store: table: no storage account configured: set %s (a connection string, or UseDevelopmentStorage=true for Azurite), or %s or %s for a managed identity",
 			envWebJobsStorage, envStorageAccount, envTableServiceURI)
 	}
 	if err := checkServiceURL(serviceURL); err != nil {
-		return TableConfig{}, fmt.Errorf("store: table: %s: %w", envTableServiceURI, err)
+		return Config{}, fmt.Errorf("store: table: %s: %w", envTableServiceURI, err)
 	}
 	clientID := strings.TrimSpace(getenv(envStorageClientID))
 	if clientID == "" {
@@ -204,9 +208,9 @@ func TableConfigFromEnv(getenv func(string) string) (TableConfig, error) {
 	}
 	cred, err := azidentity.NewManagedIdentityCredential(&opts)
 	if err != nil {
-		return TableConfig{}, fmt.Errorf("store: table: managed identity: %w", err)
+		return Config{}, fmt.Errorf("store: table: managed identity: %w", err)
 	}
-	return TableConfig{ServiceURL: serviceURL, Credential: cred, managedIdentityClientID: clientID}, nil
+	return Config{ServiceURL: serviceURL, Credential: cred, managedIdentityClientID: clientID}, nil
 }
 
 func validAccountName(name string) bool {
@@ -273,7 +277,7 @@ func expandConnectionString(cs string) (string, error) {
 
 var tablePrefixPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9]{0,49}$`)
 
-// tableRetry is the pipeline's retry policy unless TableConfig.Retry sets one.
+// tableRetry is the pipeline's retry policy unless Config.Retry sets one.
 var tableRetry = policy.RetryOptions{
 	MaxRetries:    3,
 	TryTimeout:    10 * time.Second,
@@ -281,10 +285,10 @@ var tableRetry = policy.RetryOptions{
 	MaxRetryDelay: 2 * time.Second,
 }
 
-// OpenTable connects to the account cfg names and creates the store's
+// Open connects to the account cfg names and creates the store's
 // tables if missing. It fails with ErrUnavailable when the service cannot
 // be reached or refuses (the identity lacks the role, say); ctx bounds it.
-func OpenTable(ctx context.Context, cfg TableConfig) (*Table, error) {
+func Open(ctx context.Context, cfg Config) (*Store, error) {
 	prefix := cfg.TablePrefix
 	if prefix == "" {
 		prefix = DefaultTablePrefix
@@ -340,7 +344,7 @@ func OpenTable(ctx context.Context, cfg TableConfig) (*Table, error) {
 			return nil, tableErr("create table "+name, err)
 		}
 	}
-	return &Table{
+	return &Store{
 		tasks:         svc.NewClient(names[0]),
 		notifications: svc.NewClient(names[1]),
 		audit:         svc.NewClient(names[2]),
@@ -349,14 +353,14 @@ func OpenTable(ctx context.Context, cfg TableConfig) (*Table, error) {
 
 // Close marks the store closed: later calls fail with ErrUnavailable. It
 // holds no connection of its own (the HTTP transport's are shared).
-func (s *Table) Close() error {
+func (s *Store) Close() error {
 	s.closed.Store(true)
 	return nil
 }
 
-var errTableClosed = fmt.Errorf("%w: table: the store is closed", ErrUnavailable)
+var errTableClosed = fmt.Errorf("%w: table: the store is closed", store.ErrUnavailable)
 
-func (s *Table) checkOpen() error {
+func (s *Store) checkOpen() error {
 	if s.closed.Load() {
 		return errTableClosed
 	}
@@ -431,7 +435,7 @@ const edmInt64 = "Edm.Int64"
 func tableCheckUTF8(pairs ...string) error {
 	for i := 0; i+1 < len(pairs); i += 2 {
 		if !utf8.ValidString(pairs[i+1]) {
-			return invalidf("%s is not valid UTF-8", pairs[i])
+			return store.Invalidf("%s is not valid UTF-8", pairs[i])
 		}
 	}
 	return nil
@@ -450,25 +454,25 @@ func marshalEntity(v any) ([]byte, error) {
 // tableList returns the page of the entities of partition pk whose RowKey
 // starts with prefix (which ends in '|'), after cursor c. conv turns an
 // entity into a record (false: skip it); key gives a record's sort key.
-func tableList[E, T any](ctx context.Context, s *Table, client *aztables.Client, op, pk, prefix string, limit int, c string,
-	conv func(E) (T, bool), key func(T) (time.Time, string)) (Page[T], error) {
-	size, err := pageSize(limit)
+func tableList[E, T any](ctx context.Context, s *Store, client *aztables.Client, op, pk, prefix string, limit int, c string,
+	conv func(E) (T, bool), key func(T) (time.Time, string)) (store.Page[T], error) {
+	size, err := store.PageSize(limit)
 	if err != nil {
-		return Page[T]{}, err
+		return store.Page[T]{}, err
 	}
-	after, ok, err := decodeCursor(c)
+	after, ok, err := store.DecodeCursor(c)
 	if err != nil {
-		return Page[T]{}, err
+		return store.Page[T]{}, err
 	}
 	lower := prefix
 	if ok {
-		if after.at.UnixMicro() < 0 {
-			return Page[T]{}, invalidf("malformed page cursor")
+		if after.At.UnixMicro() < 0 {
+			return store.Page[T]{}, store.Invalidf("malformed page cursor")
 		}
-		lower = prefix + sortKey(after.at, after.id)
+		lower = prefix + sortKey(after.At, after.ID)
 	}
 	if err := s.checkOpen(); err != nil {
-		return Page[T]{}, err
+		return store.Page[T]{}, err
 	}
 	upper := prefix[:len(prefix)-1] + string(prefix[len(prefix)-1]+1)
 	filter := fmt.Sprintf("PartitionKey eq '%s' and RowKey gt '%s' and RowKey lt '%s'", odataQuote(pk), odataQuote(lower), odataQuote(upper))
@@ -478,23 +482,23 @@ func tableList[E, T any](ctx context.Context, s *Table, client *aztables.Client,
 	for len(items) <= size && pager.More() {
 		resp, err := pager.NextPage(ctx)
 		if err != nil {
-			return Page[T]{}, tableErr(op, err)
+			return store.Page[T]{}, tableErr(op, err)
 		}
 		for _, raw := range resp.Entities {
 			var e E
 			if err := json.Unmarshal(raw, &e); err != nil {
-				return Page[T]{}, fmt.Errorf("%w: table: %s: decode entity: %w", ErrUnavailable, op, err)
+				return store.Page[T]{}, fmt.Errorf("%w: table: %s: decode entity: %w", store.ErrUnavailable, op, err)
 			}
 			if item, ok := conv(e); ok && len(items) <= size {
 				items = append(items, item)
 			}
 		}
 	}
-	page := Page[T]{Items: items}
+	page := store.Page[T]{Items: items}
 	if len(items) > size {
 		page.Items = items[:size]
 		at, id := key(page.Items[size-1])
-		page.Next = encodeCursor(at, id)
+		page.Next = store.EncodeCursor(at, id)
 	}
 	return page, nil
 }
@@ -549,11 +553,11 @@ func tableErr(op string, err error) error {
 	if st, code, ok := tableStatus(err); ok {
 		serr := &tableServiceError{status: st, code: code, err: err}
 		if st == http.StatusBadRequest || st == http.StatusRequestEntityTooLarge {
-			return fmt.Errorf("%w: table: %s: the service refused the record: %w", ErrInvalid, op, serr)
+			return fmt.Errorf("%w: table: %s: the service refused the record: %w", store.ErrInvalid, op, serr)
 		}
-		return fmt.Errorf("%w: table: %s: %w", ErrUnavailable, op, serr)
+		return fmt.Errorf("%w: table: %s: %w", store.ErrUnavailable, op, serr)
 	}
-	return fmt.Errorf("%w: table: %s: %w", ErrUnavailable, op, err)
+	return fmt.Errorf("%w: table: %s: %w", store.ErrUnavailable, op, err)
 }
 
 var batchStatusLine = regexp.MustCompile(`HTTP/1\.[01] ([1-5][0-9][0-9])`)
@@ -622,3 +626,36 @@ func multipartFailure(contentType string, body []byte, depth int) (int, string) 
 		return inner.StatusCode, code
 	}
 }
+
+// backoff waits before read-modify-write round attempt (from 1), or until
+// ctx ends.
+func backoff(ctx context.Context, op string, attempt int) error {
+	d := min(tableBackoff<<min(attempt-1, 16), tableMaxBackoff)
+	timer := time.NewTimer(rand.N(d) + time.Millisecond)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("%w: table: %s: %w", store.ErrUnavailable, op, ctx.Err())
+	case <-timer.C:
+		return nil
+	}
+}
+
+// Tasks.
+
+// tableMaxAttempts bounds the read-modify-write rounds of one update or
+// delete that keeps losing to concurrent writes (only unconditional ones
+// retry: a conditional one fails with ErrPreconditionFailed instead).
+// Between rounds it waits a random time up to tableBackoff, doubling from
+// round to round up to tableMaxBackoff.
+const (
+	tableMaxAttempts = 20
+	tableBackoff     = 5 * time.Millisecond
+	tableMaxBackoff  = 250 * time.Millisecond
+)
+
+// micros and fromMicros are how times are kept: microseconds since the
+// epoch, UTC (the precision store.NormTime keeps).
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }

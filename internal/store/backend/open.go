@@ -1,8 +1,14 @@
-package store
+// Package backend opens the store the settings choose: SQLite or Azure
+// Table Storage. It is a package of its own because it imports both
+// backends, which import store.
+package backend
 
 import (
 	"context"
 	"fmt"
+	"github.com/handoff-dev/handoff/internal/store"
+	"github.com/handoff-dev/handoff/internal/store/sqlite"
+	"github.com/handoff-dev/handoff/internal/store/table"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,9 +25,9 @@ const (
 
 // Open opens the backend STORAGE_BACKEND names: SQLite at dataDir/name.db
 // (the default, for local and single-instance runs), or Azure Table
-// Storage configured the Functions way (see TableConfigFromEnv). In Azure
+// Storage configured the Functions way (see table.ConfigFromEnv). In Azure
 // (WEBSITE_SITE_NAME set) SQLite is refused.
-func Open(ctx context.Context, getenv func(string) string, dataDir, name string) (Store, error) {
+func Open(ctx context.Context, getenv func(string) string, dataDir, name string) (store.Store, error) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
@@ -31,13 +37,13 @@ func Open(ctx context.Context, getenv func(string) string, dataDir, name string)
 		if getenv(envAzureSite) != "" {
 			return nil, fmt.Errorf("store: %s=sqlite in Azure: instance disks are not shared or kept; set %s=table", EnvBackend, EnvBackend)
 		}
-		return OpenSQLite(filepath.Join(dataDir, name+".db"))
+		return sqlite.Open(filepath.Join(dataDir, name+".db"))
 	case "table":
-		cfg, err := TableConfigFromEnv(getenv)
+		cfg, err := table.ConfigFromEnv(getenv)
 		if err != nil {
 			return nil, err
 		}
-		return OpenTable(ctx, cfg)
+		return table.Open(ctx, cfg)
 	}
 	return nil, fmt.Errorf("store: %s=%q is not sqlite or table", EnvBackend, backend)
 }

@@ -1,4 +1,4 @@
-package store_test
+package table_test
 
 import (
 	"bufio"
@@ -25,6 +25,7 @@ import (
 	"github.com/handoff-dev/handoff/internal/store"
 	"github.com/handoff-dev/handoff/internal/store/azuritetest"
 	"github.com/handoff-dev/handoff/internal/store/storetest"
+	"github.com/handoff-dev/handoff/internal/store/table"
 )
 
 // tablePrefix returns a fresh table prefix, so that stores on one Azurite
@@ -41,11 +42,11 @@ func randomHex(prefix string) string {
 	return prefix + hex.EncodeToString(b[:])
 }
 
-func openTable(t testing.TB, cfg store.TableConfig) *store.Table {
+func openTable(t testing.TB, cfg table.Config) *table.Store {
 	t.Helper()
-	s, err := store.OpenTable(t.Context(), cfg)
+	s, err := table.Open(t.Context(), cfg)
 	if err != nil {
-		t.Fatalf("OpenTable: %v", err)
+		t.Fatalf("Open: %v", err)
 	}
 	t.Cleanup(func() {
 		if err := s.Close(); err != nil {
@@ -68,13 +69,13 @@ func TestTableAzurite(t *testing.T) {
 	t.Run("Contract", func(t *testing.T) {
 		t.Parallel()
 		storetest.Run(t, func(t *testing.T) store.Store {
-			return openTable(t, store.TableConfig{ConnectionString: conn, TablePrefix: tablePrefix()})
+			return openTable(t, table.Config{ConnectionString: conn, TablePrefix: tablePrefix()})
 		})
 	})
 	// One store for every subtest, as the apps' instances share an account.
 	t.Run("SharedContract", func(t *testing.T) {
 		t.Parallel()
-		s := openTable(t, store.TableConfig{ConnectionString: conn, TablePrefix: tablePrefix()})
+		s := openTable(t, table.Config{ConnectionString: conn, TablePrefix: tablePrefix()})
 		storetest.Run(t, func(*testing.T) store.Store { return s })
 	})
 	for _, tc := range []struct {
@@ -142,7 +143,7 @@ func rawRows(t testing.TB, c *aztables.Client, pk string) map[string]map[string]
 // returns the number of tasks.
 func checkTaskRows(t testing.TB, conn, prefix, tenant string) int {
 	t.Helper()
-	rows := rawRows(t, rawTable(t, conn, prefix+"tasks"), store.TableKey(tenant))
+	rows := rawRows(t, rawTable(t, conn, prefix+"tasks"), table.Key(tenant))
 	var tasks, index int
 	for rk, row := range rows {
 		switch {
@@ -188,13 +189,13 @@ func invertHex(id string) string {
 
 func testTableReopen(t *testing.T, conn string) {
 	prefix := tablePrefix()
-	s := openTable(t, store.TableConfig{ConnectionString: conn, TablePrefix: prefix})
+	s := openTable(t, table.Config{ConnectionString: conn, TablePrefix: prefix})
 	task, err := s.CreateTask(t.Context(), store.Task{TenantID: "t1", Title: "survives"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Opening again finds the tables (TableAlreadyExists) and the data.
-	again := openTable(t, store.TableConfig{ConnectionString: conn, TablePrefix: prefix})
+	again := openTable(t, table.Config{ConnectionString: conn, TablePrefix: prefix})
 	got, err := again.GetTask(t.Context(), "t1", task.ID)
 	if err != nil || got != task {
 		t.Errorf("GetTask after reopening: %+v, %v; want %+v", got, err, task)
@@ -206,9 +207,9 @@ func testTableReopen(t *testing.T, conn string) {
 func testTableTwoStores(t *testing.T, conn string) {
 	ctx := t.Context()
 	prefix := tablePrefix()
-	stores := []*store.Table{
-		openTable(t, store.TableConfig{ConnectionString: conn, TablePrefix: prefix}),
-		openTable(t, store.TableConfig{ConnectionString: conn, TablePrefix: prefix}),
+	stores := []*table.Store{
+		openTable(t, table.Config{ConnectionString: conn, TablePrefix: prefix}),
+		openTable(t, table.Config{ConnectionString: conn, TablePrefix: prefix}),
 	}
 	const events = 20
 	tenant := randomHex("tenant-")
@@ -277,7 +278,7 @@ func testTableTwoStores(t *testing.T, conn string) {
 // others, and read back.
 func testTableAnyIDs(t *testing.T, conn string) {
 	ctx := t.Context()
-	s := openTable(t, store.TableConfig{ConnectionString: conn, TablePrefix: tablePrefix()})
+	s := openTable(t, table.Config{ConnectionString: conn, TablePrefix: tablePrefix()})
 	r := randomHex("")
 	ids := []string{
 		"a/b" + r, `a\b` + r, "a#b" + r, "a?b" + r, "it's" + r, "a|b" + r, "a_2fb" + r, "!all" + r, "~x" + r,
@@ -320,7 +321,7 @@ func testTableAnyIDs(t *testing.T, conn string) {
 	// Key forms are distinct, and never longer than the service allows.
 	seen := map[string]string{}
 	for _, id := range ids {
-		k := store.TableKey(id)
+		k := table.Key(id)
 		if prev, dup := seen[k]; dup {
 			t.Errorf("ids %q and %q share the key %q", prev, id, k)
 		}
@@ -333,7 +334,7 @@ func testTableAnyIDs(t *testing.T, conn string) {
 func testTableRows(t *testing.T, conn string) {
 	ctx := t.Context()
 	prefix := tablePrefix()
-	s := openTable(t, store.TableConfig{ConnectionString: conn, TablePrefix: prefix})
+	s := openTable(t, table.Config{ConnectionString: conn, TablePrefix: prefix})
 	tenant := randomHex("tenant-")
 	var tasks []store.Task
 	for i := range 3 {
@@ -447,7 +448,7 @@ func testTableOutageWritesNothing(t *testing.T, conn string) {
 	ctx := t.Context()
 	prefix := tablePrefix()
 	ft := newFaultTransport()
-	s := openTable(t, store.TableConfig{ConnectionString: conn, TablePrefix: prefix, Transport: ft, Retry: noRetries})
+	s := openTable(t, table.Config{ConnectionString: conn, TablePrefix: prefix, Transport: ft, Retry: noRetries})
 	tenant := randomHex("tenant-")
 	task, err := s.CreateTask(ctx, store.Task{TenantID: tenant, Title: "before"}, nil)
 	if err != nil {
@@ -498,7 +499,7 @@ func testTableLostAnswers(t *testing.T, conn string) {
 	prefix := tablePrefix()
 	ft := newFaultTransport()
 	retry := &policy.RetryOptions{MaxRetries: 2, RetryDelay: time.Millisecond, MaxRetryDelay: time.Millisecond}
-	s := openTable(t, store.TableConfig{ConnectionString: conn, TablePrefix: prefix, Transport: ft, Retry: retry})
+	s := openTable(t, table.Config{ConnectionString: conn, TablePrefix: prefix, Transport: ft, Retry: retry})
 	tenant := randomHex("tenant-")
 
 	ft.add(faultRule{match: isBatch, loseAnswer: true, times: 1})
@@ -567,7 +568,7 @@ func testTableLostAnswers(t *testing.T, conn string) {
 func testTableAuditCompletedByRetry(t *testing.T, conn string) {
 	ctx := t.Context()
 	ft := newFaultTransport()
-	s := openTable(t, store.TableConfig{ConnectionString: conn, TablePrefix: tablePrefix(), Transport: ft, Retry: noRetries})
+	s := openTable(t, table.Config{ConnectionString: conn, TablePrefix: tablePrefix(), Transport: ft, Retry: noRetries})
 	tenant, ev := randomHex("tenant-"), randomHex("event-")
 	ft.add(faultRule{match: func(r *http.Request) bool {
 		return r.Method == http.MethodPut && strings.Contains(r.URL.Path, "'!all'")
@@ -617,7 +618,7 @@ func testTableAuditCompletedByRetry(t *testing.T, conn string) {
 func testTableRefusedRecords(t *testing.T, conn string) {
 	ctx := t.Context()
 	prefix := tablePrefix()
-	s := openTable(t, store.TableConfig{ConnectionString: conn, TablePrefix: prefix})
+	s := openTable(t, table.Config{ConnectionString: conn, TablePrefix: prefix})
 	tenant := randomHex("tenant-")
 	huge := strings.Repeat("x", 40_000) // over a string property's 32K characters
 	_, err := s.CreateTask(ctx, store.Task{TenantID: tenant, Title: "t", CreatedByName: huge}, nil)
@@ -652,7 +653,7 @@ func testTableRefusedRecords(t *testing.T, conn string) {
 
 func testTableClosed(t *testing.T, conn string) {
 	ctx := t.Context()
-	s, err := store.OpenTable(ctx, store.TableConfig{ConnectionString: conn, TablePrefix: tablePrefix()})
+	s, err := table.Open(ctx, table.Config{ConnectionString: conn, TablePrefix: tablePrefix()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -714,7 +715,7 @@ func TestTableOutage(t *testing.T) {
 	t.Parallel()
 	az := azuritetest.StartInstance(t)
 	ctx := t.Context()
-	s := openTable(t, store.TableConfig{ConnectionString: az.ConnectionString, TablePrefix: tablePrefix(), Retry: noRetries})
+	s := openTable(t, table.Config{ConnectionString: az.ConnectionString, TablePrefix: tablePrefix(), Retry: noRetries})
 	task, err := s.CreateTask(ctx, store.Task{TenantID: "t1", Title: "x"}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -744,11 +745,11 @@ func TestTableOpenErrors(t *testing.T) {
 	_ = l.Close()
 	closed := fmt.Sprintf("DefaultEndpointsProtocol=http;AccountName=%s;AccountKey=%s;TableEndpoint=http://127.0.0.1:%d/%s;",
 		azuritetest.Account, azuritetest.Key, closedPort, azuritetest.Account)
-	if s, err := store.OpenTable(ctx, store.TableConfig{ConnectionString: closed, Retry: noRetries}); !errors.Is(err, store.ErrUnavailable) {
-		t.Errorf("OpenTable(closed port): %v, %v; want ErrUnavailable", s, err)
+	if s, err := table.Open(ctx, table.Config{ConnectionString: closed, Retry: noRetries}); !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("Open(closed port): %v, %v; want ErrUnavailable", s, err)
 	}
 
-	for name, cfg := range map[string]store.TableConfig{
+	for name, cfg := range map[string]table.Config{
 		"nothing":               {},
 		"both":                  {ConnectionString: closed, ServiceURL: "https://a.table.core.windows.net"},
 		"URL, no credential":    {ServiceURL: "https://a.table.core.windows.net"},
@@ -759,12 +760,12 @@ func TestTableOpenErrors(t *testing.T) {
 		"malformed conn string": {ConnectionString: "not a connection string"},
 		"dev storage false":     {ConnectionString: "UseDevelopmentStorage=false"},
 	} {
-		if s, err := store.OpenTable(ctx, cfg); err == nil || errors.Is(err, store.ErrUnavailable) {
-			t.Errorf("OpenTable(%s): %v, %v; want a configuration error", name, s, err)
+		if s, err := table.Open(ctx, cfg); err == nil || errors.Is(err, store.ErrUnavailable) {
+			t.Errorf("Open(%s): %v, %v; want a configuration error", name, s, err)
 		}
 	}
-	if strings.Contains(fmt.Sprint(store.OpenTable(ctx, store.TableConfig{ConnectionString: "AccountName=a;AccountKey=not base64!"})), "not base64") {
-		t.Error("OpenTable's error repeats the account key")
+	if strings.Contains(fmt.Sprint(table.Open(ctx, table.Config{ConnectionString: "AccountName=a;AccountKey=not base64!"})), "not base64") {
+		t.Error("Open's error repeats the account key")
 	}
 }
 
@@ -786,13 +787,13 @@ func TestTableConnectionString(t *testing.T) {
 		// Anything else is left to aztables.
 		"DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=a2V5;EndpointSuffix=core.windows.net": "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=a2V5;EndpointSuffix=core.windows.net",
 	} {
-		got, err := store.ExpandConnectionString(in)
+		got, err := table.ExpandConnectionString(in)
 		if err != nil || got != want {
 			t.Errorf("ExpandConnectionString(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
 	for _, bad := range []string{"UseDevelopmentStorage=false", "UseDevelopmentStorage=1", "UseDevelopmentStorage=true;DevelopmentStorageProxyUri=ftp://x"} {
-		if got, err := store.ExpandConnectionString(bad); err == nil {
+		if got, err := table.ExpandConnectionString(bad); err == nil {
 			t.Errorf("ExpandConnectionString(%q) = %q, want an error", bad, got)
 		}
 	}
@@ -834,7 +835,7 @@ func TestTableConfigFromEnv(t *testing.T) {
 		{name: "bad account name", getenv: env("AzureWebJobsStorage__accountName", "Not.An/Account"), wantErrSub: "account name"},
 		{name: "service URI not https", getenv: env("AzureWebJobsStorage__tableServiceUri", "http://x.table.core.windows.net"), wantErrSub: "https"},
 	} {
-		cfg, err := store.TableConfigFromEnv(c.getenv)
+		cfg, err := table.ConfigFromEnv(c.getenv)
 		if c.wantErrSub != "" {
 			if err == nil || !strings.Contains(err.Error(), c.wantErrSub) {
 				t.Errorf("%s: %+v, %v; want an error about %s", c.name, cfg, err, c.wantErrSub)
@@ -862,7 +863,7 @@ func TestTableKey(t *testing.T) {
 	}
 	seen := map[string]string{}
 	for _, in := range inputs {
-		k := store.TableKey(in)
+		k := table.Key(in)
 		if prev, dup := seen[k]; dup {
 			t.Errorf("TableKey(%q) = TableKey(%q) = %q", in, prev, k)
 		}
@@ -878,7 +879,7 @@ func TestTableKey(t *testing.T) {
 	}
 	// A key of exactly 200 characters is kept as it is; only longer ones are hashed.
 	for _, plain := range []string{"tenant-1.x", "72f988bf-86f1-41af-91ab-2d7cd011db47", strings.Repeat("x", 200)} {
-		if k := store.TableKey(plain); k != plain {
+		if k := table.Key(plain); k != plain {
 			t.Errorf("TableKey(%q) = %q, want it unchanged", plain, k)
 		}
 	}
@@ -913,12 +914,12 @@ Content-Type: application/json;odata=minimalmetadata;streaming=true;charset=utf-
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st, code := store.BatchFailure(resp); st != http.StatusPreconditionFailed || code != "UpdateConditionNotSatisfied" {
+	if st, code := table.BatchFailure(resp); st != http.StatusPreconditionFailed || code != "UpdateConditionNotSatisfied" {
 		t.Errorf("BatchFailure = %d %q, want 412 UpdateConditionNotSatisfied", st, code)
 	}
 	ok := strings.Replace(answer, "412 Precondition Failed", "204 No Content", 1)
 	resp, _ = http.ReadResponse(bufio.NewReader(strings.NewReader(ok)), nil)
-	if st, code := store.BatchFailure(resp); st != 0 {
+	if st, code := table.BatchFailure(resp); st != 0 {
 		t.Errorf("BatchFailure(all succeeded) = %d %q, want 0", st, code)
 	}
 	// The failure bound is 400 itself (a refused record), and 399 is no failure.
@@ -928,7 +929,7 @@ Content-Type: application/json;odata=minimalmetadata;streaming=true;charset=utf-
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st, _ := store.BatchFailure(resp); st != want {
+		if st, _ := table.BatchFailure(resp); st != want {
 			t.Errorf("BatchFailure(an answer of %s) = %d, want %d", status, st, want)
 		}
 	}

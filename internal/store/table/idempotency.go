@@ -1,4 +1,4 @@
-package store
+package table
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+
+	"github.com/handoff-dev/handoff/internal/store"
 )
 
 // Idempotency records live in the tasks table, in the tenant's partition,
@@ -17,7 +19,7 @@ import (
 // the key form of the key (neither holds '|').
 const idempotencyRowPrefix = "k|"
 
-var _ IdempotentTasks = (*Table)(nil)
+var _ store.IdempotentTasks = (*Store)(nil)
 
 type idempotencyEntity struct {
 	PartitionKey  string
@@ -40,12 +42,12 @@ func idempotencyRowKey(userID, key string) string {
 	return idempotencyRowPrefix + tableKey(userID) + "|" + tableKey(key)
 }
 
-func (e idempotencyEntity) record() (IdempotencyRecord, error) {
-	task, err := decodeTask(e.Task)
+func (e idempotencyEntity) record() (store.IdempotencyRecord, error) {
+	task, err := store.DecodeTask(e.Task)
 	if err != nil {
-		return IdempotencyRecord{}, err
+		return store.IdempotencyRecord{}, err
 	}
-	rec := IdempotencyRecord{TenantID: e.TenantID, UserID: e.UserID, Key: e.Key, RequestHash: e.RequestHash,
+	rec := store.IdempotencyRecord{TenantID: e.TenantID, UserID: e.UserID, Key: e.Key, RequestHash: e.RequestHash,
 		Task: task, CreatedAt: fromMicros(e.CreatedAt), ExpiresAt: fromMicros(e.ExpiresAt), Status: e.Status}
 	if e.Status != 0 {
 		rec.Body = []byte(e.Body)
@@ -58,61 +60,62 @@ func (e idempotencyEntity) record() (IdempotencyRecord, error) {
 // service ETag it was read with) in the transaction that adds the task's
 // rows and its event: a concurrent create with the key makes it fail as a
 // whole, and the loser reads the winner's record.
-func (s *Table) CreateTaskOnce(ctx context.Context, t Task, ev *OutboxEvent, idem Idempotency) (Task, *IdempotencyRecord, error) {
-	t, err := normTask(t)
+func (s *Store) CreateTaskOnce(ctx context.Context, t store.Task, ev *store.OutboxEvent, idem store.Idempotency) (store.Task, *store.IdempotencyRecord, error) {
+	t, err := store.NormTask(t)
 	if err != nil {
-		return Task{}, nil, err
+		return store.Task{}, nil, err
 	}
-	e, err := normEvent(ev, t.TenantID, t.ID)
+	e, err := store.NormEvent(ev, t.TenantID, t.ID)
 	if err != nil {
-		return Task{}, nil, err
+		return store.Task{}, nil, err
 	}
-	rec, err := normIdempotency(idem, t)
+	rec, err := store.NormIdempotency(idem, t)
 	if err != nil {
-		return Task{}, nil, err
+		return store.Task{}, nil, err
 	}
 	actions, err := s.createActions(t, e, rec)
 	if err != nil {
-		return Task{}, nil, err
+		return store.Task{}, nil, err
 	}
 	const op = "create task"
 	var replace *azcore.ETag // the expired record's service ETag, when replacing it
 	for attempt := range tableMaxAttempts {
 		if attempt > 0 {
 			if err := backoff(ctx, op, attempt); err != nil {
-				return Task{}, nil, err
+				return store.Task{}, nil, err
 			}
 		}
 		keyAction, err := idempotencyAction(t, rec, replace)
 		if err != nil {
-			return Task{}, nil, err
+			return store.Task{}, nil, err
 		}
 		_, err = s.tasks.SubmitTransaction(ctx, append(actions, keyAction), nil)
 		if err == nil {
+			store.Stored(ev, e)
 			return t, nil, nil
 		}
 		if !hasStatus(err, http.StatusConflict) && !hasStatus(err, http.StatusPreconditionFailed) && !hasStatus(err, http.StatusNotFound) {
-			return Task{}, nil, tableErr(op, err)
+			return store.Task{}, nil, tableErr(op, err)
 		}
 		held, etag, rerr := s.readIdempotency(ctx, op, rec.TenantID, rec.UserID, rec.Key)
 		switch {
-		case rerr == ErrNotFound:
+		case rerr == store.ErrNotFound:
 			replace = nil // gone meanwhile (purged): add it
 		case rerr != nil:
-			return Task{}, nil, rerr
+			return store.Task{}, nil, rerr
 		case held.Task.ID == t.ID:
 			return t, nil, nil // this very write, sent again after its answer was lost
 		case held.ExpiresAt.After(rec.CreatedAt):
-			return Task{}, &held, nil
+			return store.Task{}, &held, nil
 		default:
 			replace = &etag // expired: the key is free again
 		}
 	}
-	return Task{}, nil, fmt.Errorf("%w: table: %s: %d attempts lost to concurrent writes", ErrUnavailable, op, tableMaxAttempts)
+	return store.Task{}, nil, fmt.Errorf("%w: table: %s: %d attempts lost to concurrent writes", store.ErrUnavailable, op, tableMaxAttempts)
 }
 
 // createActions are a create's task rows and event.
-func (s *Table) createActions(t Task, e *OutboxEvent, rec IdempotencyRecord) ([]aztables.TransactionAction, error) {
+func (s *Store) createActions(t store.Task, e *store.OutboxEvent, rec store.IdempotencyRecord) ([]aztables.TransactionAction, error) {
 	evActions, err := outboxAction(e)
 	if err != nil {
 		return nil, err
@@ -132,8 +135,8 @@ func (s *Table) createActions(t Task, e *OutboxEvent, rec IdempotencyRecord) ([]
 
 // idempotencyAction adds the key's row, or replaces the expired one whose
 // service ETag is replace.
-func idempotencyAction(t Task, rec IdempotencyRecord, replace *azcore.ETag) (aztables.TransactionAction, error) {
-	snapshot, err := encodeTask(t)
+func idempotencyAction(t store.Task, rec store.IdempotencyRecord, replace *azcore.ETag) (aztables.TransactionAction, error) {
+	snapshot, err := store.EncodeTask(t)
 	if err != nil {
 		return aztables.TransactionAction{}, err
 	}
@@ -153,24 +156,24 @@ func idempotencyAction(t Task, rec IdempotencyRecord, replace *azcore.ETag) (azt
 }
 
 // readIdempotency returns the key's record and its service ETag, or ErrNotFound.
-func (s *Table) readIdempotency(ctx context.Context, op, tenantID, userID, key string) (IdempotencyRecord, azcore.ETag, error) {
+func (s *Store) readIdempotency(ctx context.Context, op, tenantID, userID, key string) (store.IdempotencyRecord, azcore.ETag, error) {
 	if err := s.checkOpen(); err != nil {
-		return IdempotencyRecord{}, "", err
+		return store.IdempotencyRecord{}, "", err
 	}
 	resp, err := s.tasks.GetEntity(ctx, tableKey(tenantID), idempotencyRowKey(userID, key), nil)
 	if err != nil {
 		if hasStatus(err, http.StatusNotFound) {
-			return IdempotencyRecord{}, "", ErrNotFound
+			return store.IdempotencyRecord{}, "", store.ErrNotFound
 		}
-		return IdempotencyRecord{}, "", tableErr(op, err)
+		return store.IdempotencyRecord{}, "", tableErr(op, err)
 	}
 	var e idempotencyEntity
 	if err := json.Unmarshal(resp.Value, &e); err != nil {
-		return IdempotencyRecord{}, "", fmt.Errorf("%w: table: %s: decode entity: %w", ErrUnavailable, op, err)
+		return store.IdempotencyRecord{}, "", fmt.Errorf("%w: table: %s: decode entity: %w", store.ErrUnavailable, op, err)
 	}
 	if e.TenantID != tenantID || e.UserID != userID || e.Key != key {
 		// Two hashed keys collide (never in practice): refuse rather than mix them up.
-		return IdempotencyRecord{}, "", fmt.Errorf("%w: table: %s: two idempotency keys share a row", ErrUnavailable, op)
+		return store.IdempotencyRecord{}, "", fmt.Errorf("%w: table: %s: two idempotency keys share a row", store.ErrUnavailable, op)
 	}
 	rec, err := e.record()
 	return rec, resp.ETag, err
@@ -178,8 +181,8 @@ func (s *Table) readIdempotency(ctx context.Context, op, tenantID, userID, key s
 
 // RecordIdempotentResponse stores the response of the key's create, once,
 // on the condition that the row is still the one read.
-func (s *Table) RecordIdempotentResponse(ctx context.Context, tenantID, userID, key, taskID string, status int, body []byte) error {
-	if err := checkResponse(status, body); err != nil {
+func (s *Store) RecordIdempotentResponse(ctx context.Context, tenantID, userID, key, taskID string, status int, body []byte) error {
+	if err := store.CheckResponse(status, body); err != nil {
 		return err
 	}
 	const op = "record idempotent response"
@@ -194,7 +197,7 @@ func (s *Table) RecordIdempotentResponse(ctx context.Context, tenantID, userID, 
 		case err != nil:
 			return err
 		case rec.Task.ID != taskID:
-			return ErrNotFound
+			return store.ErrNotFound
 		case rec.Status != 0:
 			return nil // recorded before: kept
 		}
@@ -211,21 +214,21 @@ func (s *Table) RecordIdempotentResponse(ctx context.Context, tenantID, userID, 
 			return tableErr(op, err)
 		}
 	}
-	return fmt.Errorf("%w: table: %s: %d attempts lost to concurrent writes", ErrUnavailable, op, tableMaxAttempts)
+	return fmt.Errorf("%w: table: %s: %d attempts lost to concurrent writes", store.ErrUnavailable, op, tableMaxAttempts)
 }
 
 // PurgeIdempotencyKeys deletes up to limit records expired at now: a
 // filtered scan of every tenant's key rows, each deleted on the condition
 // that it is still the one read (a key reused meanwhile is kept).
-func (s *Table) PurgeIdempotencyKeys(ctx context.Context, now time.Time, limit int) (int, error) {
+func (s *Store) PurgeIdempotencyKeys(ctx context.Context, now time.Time, limit int) (int, error) {
 	if limit <= 0 {
-		return 0, invalidf("purge limit %d is not positive", limit)
+		return 0, store.Invalidf("purge limit %d is not positive", limit)
 	}
 	if err := s.checkOpen(); err != nil {
 		return 0, err
 	}
 	const op = "purge idempotency keys"
-	filter := fmt.Sprintf("RowKey ge '%s' and RowKey lt 'k}' and ExpiresAt le %dL", idempotencyRowPrefix, micros(normTime(now)))
+	filter := fmt.Sprintf("RowKey ge '%s' and RowKey lt 'k}' and ExpiresAt le %dL", idempotencyRowPrefix, micros(store.NormTime(now)))
 	pager := s.tasks.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter})
 	purged := 0
 	for pager.More() && purged < limit {
@@ -242,7 +245,7 @@ func (s *Table) PurgeIdempotencyKeys(ctx context.Context, now time.Time, limit i
 				ETag                 azcore.ETag `json:"odata.etag"`
 			}
 			if err := json.Unmarshal(raw, &e); err != nil {
-				return purged, fmt.Errorf("%w: table: %s: decode entity: %w", ErrUnavailable, op, err)
+				return purged, fmt.Errorf("%w: table: %s: decode entity: %w", store.ErrUnavailable, op, err)
 			}
 			_, err := s.tasks.DeleteEntity(ctx, e.PartitionKey, e.RowKey, &aztables.DeleteEntityOptions{IfMatch: &e.ETag})
 			switch {

@@ -1,4 +1,4 @@
-package store
+package table
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+
+	"github.com/handoff-dev/handoff/internal/store"
 )
 
 // Outbox rows live in the tasks table, in the tenant's partition, so a task
@@ -40,7 +42,7 @@ type outboxEntity struct {
 
 func outboxRowKey(eventID string) string { return outboxRowPrefix + tableKey(eventID) }
 
-func newOutboxEntity(e OutboxEvent) outboxEntity {
+func newOutboxEntity(e store.OutboxEvent) outboxEntity {
 	return outboxEntity{
 		PartitionKey: tableKey(e.TenantID), RowKey: outboxRowKey(e.EventID),
 		TenantID: e.TenantID, EventID: e.EventID, Action: e.Action, ResourceID: e.ResourceID, Actor: e.Actor,
@@ -49,13 +51,13 @@ func newOutboxEntity(e OutboxEvent) outboxEntity {
 	}
 }
 
-func (o outboxEntity) event() OutboxEvent {
-	return OutboxEvent{EventID: o.EventID, TenantID: o.TenantID, Action: o.Action, ResourceID: o.ResourceID, Actor: o.Actor,
+func (o outboxEntity) event() store.OutboxEvent {
+	return store.OutboxEvent{EventID: o.EventID, TenantID: o.TenantID, Action: o.Action, ResourceID: o.ResourceID, Actor: o.Actor,
 		CreatedAt: fromMicros(o.CreatedAt), State: o.State, Attempts: o.Attempts, NextAttempt: fromMicros(o.NextAttempt), LastError: o.LastError}
 }
 
 // outboxAction is the transaction action adding e, or none for nil.
-func outboxAction(e *OutboxEvent) ([]aztables.TransactionAction, error) {
+func outboxAction(e *store.OutboxEvent) ([]aztables.TransactionAction, error) {
 	if e == nil {
 		return nil, nil
 	}
@@ -70,13 +72,13 @@ func outboxAction(e *OutboxEvent) ([]aztables.TransactionAction, error) {
 }
 
 // scanOutbox reads the outbox rows filter selects (at most maxOutboxScan).
-func (s *Table) scanOutbox(ctx context.Context, op, filter string) ([]OutboxEvent, error) {
+func (s *Store) scanOutbox(ctx context.Context, op, filter string) ([]store.OutboxEvent, error) {
 	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}
 	filter = fmt.Sprintf("RowKey ge '%s' and RowKey lt 'o}' and (%s)", outboxRowPrefix, filter)
 	pager := s.tasks.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter})
-	var out []OutboxEvent
+	var out []store.OutboxEvent
 	for pager.More() && len(out) < maxOutboxScan {
 		resp, err := pager.NextPage(ctx)
 		if err != nil {
@@ -85,7 +87,7 @@ func (s *Table) scanOutbox(ctx context.Context, op, filter string) ([]OutboxEven
 		for _, raw := range resp.Entities {
 			var o outboxEntity
 			if err := json.Unmarshal(raw, &o); err != nil {
-				return nil, fmt.Errorf("%w: table: %s: decode entity: %w", ErrUnavailable, op, err)
+				return nil, fmt.Errorf("%w: table: %s: decode entity: %w", store.ErrUnavailable, op, err)
 			}
 			out = append(out, o.event())
 		}
@@ -95,16 +97,16 @@ func (s *Table) scanOutbox(ctx context.Context, op, filter string) ([]OutboxEven
 
 // DueEvents returns pending events due at now, the longest-due first. It
 // scans every tenant's partition (a filtered cross-partition query).
-func (s *Table) DueEvents(ctx context.Context, now time.Time, limit int) ([]OutboxEvent, error) {
-	limit, err := pageSize(limit)
+func (s *Store) DueEvents(ctx context.Context, now time.Time, limit int) ([]store.OutboxEvent, error) {
+	limit, err := store.PageSize(limit)
 	if err != nil {
 		return nil, err
 	}
-	evs, err := s.scanOutbox(ctx, "due events", fmt.Sprintf("State eq '%s' and NextAttempt le %dL", OutboxPending, micros(now)))
+	evs, err := s.scanOutbox(ctx, "due events", fmt.Sprintf("State eq '%s' and NextAttempt le %dL", store.OutboxPending, micros(now)))
 	if err != nil {
 		return nil, err
 	}
-	slices.SortFunc(evs, func(a, b OutboxEvent) int {
+	slices.SortFunc(evs, func(a, b store.OutboxEvent) int {
 		if c := a.NextAttempt.Compare(b.NextAttempt); c != 0 {
 			return c
 		}
@@ -115,34 +117,34 @@ func (s *Table) DueEvents(ctx context.Context, now time.Time, limit int) ([]Outb
 
 // CountDue counts the pending events due at now, scanning every tenant's
 // (at most MaxCountDue).
-func (s *Table) CountDue(ctx context.Context, now time.Time) (int, error) {
-	evs, err := s.scanOutbox(ctx, "count due events", fmt.Sprintf("State eq '%s' and NextAttempt le %dL", OutboxPending, micros(now)))
-	return min(len(evs), MaxCountDue), err
+func (s *Store) CountDue(ctx context.Context, now time.Time) (int, error) {
+	evs, err := s.scanOutbox(ctx, "count due events", fmt.Sprintf("State eq '%s' and NextAttempt le %dL", store.OutboxPending, micros(now)))
+	return min(len(evs), store.MaxCountDue), err
 }
 
-func (s *Table) readEvent(ctx context.Context, op, tenantID, eventID string) (outboxEntity, azcore.ETag, error) {
+func (s *Store) readEvent(ctx context.Context, op, tenantID, eventID string) (outboxEntity, azcore.ETag, error) {
 	if err := s.checkOpen(); err != nil {
 		return outboxEntity{}, "", err
 	}
 	resp, err := s.tasks.GetEntity(ctx, tableKey(tenantID), outboxRowKey(eventID), nil)
 	if err != nil {
 		if hasStatus(err, http.StatusNotFound) {
-			return outboxEntity{}, "", ErrNotFound
+			return outboxEntity{}, "", store.ErrNotFound
 		}
 		return outboxEntity{}, "", tableErr(op, err)
 	}
 	var o outboxEntity
 	if err := json.Unmarshal(resp.Value, &o); err != nil {
-		return outboxEntity{}, "", fmt.Errorf("%w: table: %s: decode entity: %w", ErrUnavailable, op, err)
+		return outboxEntity{}, "", fmt.Errorf("%w: table: %s: decode entity: %w", store.ErrUnavailable, op, err)
 	}
 	if o.TenantID != tenantID || o.EventID != eventID {
-		return outboxEntity{}, "", ErrNotFound
+		return outboxEntity{}, "", store.ErrNotFound
 	}
 	return o, resp.ETag, nil
 }
 
 // MarkDelivered deletes the event's row, whatever its state.
-func (s *Table) MarkDelivered(ctx context.Context, tenantID, eventID string) error {
+func (s *Store) MarkDelivered(ctx context.Context, tenantID, eventID string) error {
 	for attempt := range tableMaxAttempts {
 		if attempt > 0 {
 			if err := backoff(ctx, "mark delivered", attempt); err != nil {
@@ -150,7 +152,7 @@ func (s *Table) MarkDelivered(ctx context.Context, tenantID, eventID string) err
 			}
 		}
 		o, etag, err := s.readEvent(ctx, "mark delivered", tenantID, eventID)
-		if err == ErrNotFound {
+		if err == store.ErrNotFound {
 			return nil
 		}
 		if err != nil {
@@ -164,11 +166,11 @@ func (s *Table) MarkDelivered(ctx context.Context, tenantID, eventID string) err
 			return tableErr("mark delivered", err)
 		}
 	}
-	return fmt.Errorf("%w: table: mark delivered: %d attempts lost to concurrent writes", ErrUnavailable, tableMaxAttempts)
+	return fmt.Errorf("%w: table: mark delivered: %d attempts lost to concurrent writes", store.ErrUnavailable, tableMaxAttempts)
 }
 
 // MarkFailed records a failed attempt of a pending event.
-func (s *Table) MarkFailed(ctx context.Context, tenantID, eventID, reason string, next time.Time, dead bool) error {
+func (s *Store) MarkFailed(ctx context.Context, tenantID, eventID, reason string, next time.Time, dead bool) error {
 	for attempt := range tableMaxAttempts {
 		if attempt > 0 {
 			if err := backoff(ctx, "mark failed", attempt); err != nil {
@@ -179,14 +181,14 @@ func (s *Table) MarkFailed(ctx context.Context, tenantID, eventID, reason string
 		if err != nil {
 			return err
 		}
-		if o.State != OutboxPending {
+		if o.State != store.OutboxPending {
 			return nil
 		}
 		o.Attempts++
-		o.LastError = truncate(reason, maxErrorLength)
-		o.NextAttempt = micros(normTime(next))
+		o.LastError = store.Truncate(reason, store.MaxErrorLength)
+		o.NextAttempt = micros(store.NormTime(next))
 		if dead {
-			o.State = OutboxDead
+			o.State = store.OutboxDead
 		}
 		b, err := marshalEntity(o)
 		if err != nil {
@@ -197,37 +199,37 @@ func (s *Table) MarkFailed(ctx context.Context, tenantID, eventID, reason string
 		case err == nil:
 			return nil
 		case hasStatus(err, http.StatusNotFound):
-			return ErrNotFound // delivered meanwhile
+			return store.ErrNotFound // delivered meanwhile
 		case !hasStatus(err, http.StatusPreconditionFailed):
 			return tableErr("mark failed", err)
 		}
 	}
-	return fmt.Errorf("%w: table: mark failed: %d attempts lost to concurrent writes", ErrUnavailable, tableMaxAttempts)
+	return fmt.Errorf("%w: table: mark failed: %d attempts lost to concurrent writes", store.ErrUnavailable, tableMaxAttempts)
 }
 
 // ListOutbox pages through a tenant's events in a state, newest first. It
 // reads the tenant's outbox rows in that state (at most maxOutboxScan) and
 // pages them in memory: the outbox holds only what is still owed.
-func (s *Table) ListOutbox(ctx context.Context, tenantID, state string, limit int, cursor string) (Page[OutboxEvent], error) {
-	if err := requireID("tenant id", tenantID); err != nil {
-		return Page[OutboxEvent]{}, err
+func (s *Store) ListOutbox(ctx context.Context, tenantID, state string, limit int, cursor string) (store.Page[store.OutboxEvent], error) {
+	if err := store.RequireID("tenant id", tenantID); err != nil {
+		return store.Page[store.OutboxEvent]{}, err
 	}
-	if err := validState(state); err != nil {
-		return Page[OutboxEvent]{}, err
+	if err := store.ValidState(state); err != nil {
+		return store.Page[store.OutboxEvent]{}, err
 	}
-	size, err := pageSize(limit)
+	size, err := store.PageSize(limit)
 	if err != nil {
-		return Page[OutboxEvent]{}, err
+		return store.Page[store.OutboxEvent]{}, err
 	}
-	after, ok, err := decodeEventCursor(cursor)
+	after, ok, err := store.DecodeEventCursor(cursor)
 	if err != nil {
-		return Page[OutboxEvent]{}, err
+		return store.Page[store.OutboxEvent]{}, err
 	}
 	evs, err := s.scanOutbox(ctx, "list outbox", fmt.Sprintf("PartitionKey eq '%s' and State eq '%s'", odataQuote(tableKey(tenantID)), state))
 	if err != nil {
-		return Page[OutboxEvent]{}, err
+		return store.Page[store.OutboxEvent]{}, err
 	}
-	newestFirst := func(a, b OutboxEvent) int {
+	newestFirst := func(a, b store.OutboxEvent) int {
 		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
 			return c
 		}
@@ -240,18 +242,18 @@ func (s *Table) ListOutbox(ctx context.Context, tenantID, state string, limit in
 		return 0
 	}
 	slices.SortFunc(evs, newestFirst)
-	items := []OutboxEvent{}
+	items := []store.OutboxEvent{}
 	for _, e := range evs {
-		if ok && newestFirst(OutboxEvent{CreatedAt: after.at, EventID: after.id}, e) >= 0 {
+		if ok && newestFirst(store.OutboxEvent{CreatedAt: after.At, EventID: after.ID}, e) >= 0 {
 			continue // not after the cursor
 		}
 		items = append(items, e)
 	}
-	page := Page[OutboxEvent]{Items: items}
+	page := store.Page[store.OutboxEvent]{Items: items}
 	if len(items) > size {
 		page.Items = items[:size]
 		last := page.Items[size-1]
-		page.Next = encodeCursor(last.CreatedAt, last.EventID)
+		page.Next = store.EncodeCursor(last.CreatedAt, last.EventID)
 	}
 	return page, nil
 }

@@ -1,35 +1,37 @@
-package store
+package sqlite
 
 import (
 	"context"
 	"database/sql"
 	"errors"
 	"time"
+
+	"github.com/handoff-dev/handoff/internal/store"
 )
 
-var _ IdempotentTasks = (*SQLite)(nil)
+var _ store.IdempotentTasks = (*Store)(nil)
 
 // CreateTaskOnce creates t unless the key is held: one transaction reads
 // the key and writes the task, its event and the key's record (replacing
 // an expired one), so two creates with one key never both write.
-func (s *SQLite) CreateTaskOnce(ctx context.Context, t Task, ev *OutboxEvent, idem Idempotency) (Task, *IdempotencyRecord, error) {
-	t, err := normTask(t)
+func (s *Store) CreateTaskOnce(ctx context.Context, t store.Task, ev *store.OutboxEvent, idem store.Idempotency) (store.Task, *store.IdempotencyRecord, error) {
+	t, err := store.NormTask(t)
 	if err != nil {
-		return Task{}, nil, err
+		return store.Task{}, nil, err
 	}
-	e, err := normEvent(ev, t.TenantID, t.ID)
+	e, err := store.NormEvent(ev, t.TenantID, t.ID)
 	if err != nil {
-		return Task{}, nil, err
+		return store.Task{}, nil, err
 	}
-	rec, err := normIdempotency(idem, t)
+	rec, err := store.NormIdempotency(idem, t)
 	if err != nil {
-		return Task{}, nil, err
+		return store.Task{}, nil, err
 	}
-	snapshot, err := encodeTask(t)
+	snapshot, err := store.EncodeTask(t)
 	if err != nil {
-		return Task{}, nil, err
+		return store.Task{}, nil, err
 	}
-	var prior *IdempotencyRecord
+	var prior *store.IdempotencyRecord
 	err = s.inTx(ctx, "create task", func(tx *sql.Tx) error {
 		held, err := scanIdempotency(tx.QueryRowContext(ctx, `SELECT `+idempotencyColumns+` FROM idempotency
 			WHERE tenant_id = ? AND user_id = ? AND key = ?`, rec.TenantID, rec.UserID, rec.Key))
@@ -58,29 +60,30 @@ func (s *SQLite) CreateTaskOnce(ctx context.Context, t Task, ev *OutboxEvent, id
 		return err
 	})
 	if err != nil {
-		return Task{}, nil, err
+		return store.Task{}, nil, err
 	}
 	if prior != nil {
-		return Task{}, prior, nil
+		return store.Task{}, prior, nil
 	}
+	store.Stored(ev, e)
 	return t, nil, nil
 }
 
 const idempotencyColumns = `tenant_id, user_id, key, request_hash, task_id, task, created_at, expires_at, status, body`
 
-func scanIdempotency(r rowScanner) (IdempotencyRecord, error) {
+func scanIdempotency(r rowScanner) (store.IdempotencyRecord, error) {
 	var (
-		rec              IdempotencyRecord
+		rec              store.IdempotencyRecord
 		taskID, snapshot string
 		created, expires int64
 	)
 	if err := r.Scan(&rec.TenantID, &rec.UserID, &rec.Key, &rec.RequestHash, &taskID, &snapshot,
 		&created, &expires, &rec.Status, &rec.Body); err != nil {
-		return IdempotencyRecord{}, err
+		return store.IdempotencyRecord{}, err
 	}
-	task, err := decodeTask(snapshot)
+	task, err := store.DecodeTask(snapshot)
 	if err != nil {
-		return IdempotencyRecord{}, err
+		return store.IdempotencyRecord{}, err
 	}
 	rec.Task, rec.CreatedAt, rec.ExpiresAt = task, fromMicros(created), fromMicros(expires)
 	if rec.Status == 0 {
@@ -90,8 +93,8 @@ func scanIdempotency(r rowScanner) (IdempotencyRecord, error) {
 }
 
 // RecordIdempotentResponse stores the response of the key's create, once.
-func (s *SQLite) RecordIdempotentResponse(ctx context.Context, tenantID, userID, key, taskID string, status int, body []byte) error {
-	if err := checkResponse(status, body); err != nil {
+func (s *Store) RecordIdempotentResponse(ctx context.Context, tenantID, userID, key, taskID string, status int, body []byte) error {
+	if err := store.CheckResponse(status, body); err != nil {
 		return err
 	}
 	res, err := s.db.ExecContext(ctx, `UPDATE idempotency SET status = ?, body = ?
@@ -110,7 +113,7 @@ func (s *SQLite) RecordIdempotentResponse(ctx context.Context, tenantID, userID,
 		tenantID, userID, key, taskID).Scan(&one)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return ErrNotFound
+		return store.ErrNotFound
 	case err != nil:
 		return sqliteErr("record idempotent response", err)
 	}
@@ -118,12 +121,12 @@ func (s *SQLite) RecordIdempotentResponse(ctx context.Context, tenantID, userID,
 }
 
 // PurgeIdempotencyKeys deletes up to limit records expired at now.
-func (s *SQLite) PurgeIdempotencyKeys(ctx context.Context, now time.Time, limit int) (int, error) {
+func (s *Store) PurgeIdempotencyKeys(ctx context.Context, now time.Time, limit int) (int, error) {
 	if limit <= 0 {
-		return 0, invalidf("purge limit %d is not positive", limit)
+		return 0, store.Invalidf("purge limit %d is not positive", limit)
 	}
 	res, err := s.db.ExecContext(ctx, `DELETE FROM idempotency WHERE rowid IN
-		(SELECT rowid FROM idempotency WHERE expires_at <= ? LIMIT ?)`, micros(normTime(now)), limit)
+		(SELECT rowid FROM idempotency WHERE expires_at <= ? LIMIT ?)`, micros(store.NormTime(now)), limit)
 	if err != nil {
 		return 0, sqliteErr("purge idempotency keys", err)
 	}
