@@ -89,7 +89,6 @@ cover:
 MUTATE_WORKERS ?= 1
 # A mutant times out after the first run's time by this factor (compiling is in the mutant's time).
 MUTATE_TIMEOUT_COEFFICIENT ?= 20
-STORE_SHARED   := ^(errors|open|outbox|records|sqlite|sqlite_outbox|store)\.go$$
 # $(call gremlins,label,package,go test -run pattern,regexps of files excluded, relative to the package[,module dir])
 # The handler packages are mutated inside the handler module (their own tests only); gremlins is
 # the root module's tool, so its binary is looked up there.
