@@ -47,8 +47,13 @@ type testAuthority struct {
 	mu       sync.Mutex
 	v2, v1   []byte // the metadata documents served
 	keyUse   string // the JWKS "use" of the key: "sig" unless set; "omitted" leaves it out
+	jwksSize int    // when set, the JWKS is left-padded with spaces to this many bytes
 	requests atomic.Int64
 	jwksGets atomic.Int64
+	jwksFail atomic.Bool // the JWKS endpoint answers 503
+	// jwksHold, when set, holds each JWKS request until it is closed,
+	// after telling jwksHeld: a slow key set endpoint.
+	jwksHold, jwksHeld chan struct{}
 }
 
 const (
@@ -76,7 +81,8 @@ func (a *testAuthority) base() string { return a.srv.URL }
 func (a *testAuthority) serve(w http.ResponseWriter, r *http.Request) {
 	a.requests.Add(1)
 	a.mu.Lock()
-	v2, v1, use := a.v2, a.v1, a.keyUse
+	v2, v1, use, size, kid, key := a.v2, a.v1, a.keyUse, a.jwksSize, a.kid, a.key
+	hold, held := a.jwksHold, a.jwksHeld
 	a.mu.Unlock()
 	switch r.URL.Path {
 	case v2MetadataPath:
@@ -85,7 +91,15 @@ func (a *testAuthority) serve(w http.ResponseWriter, r *http.Request) {
 		w.Write(v1)
 	case jwksPath:
 		a.jwksGets.Add(1)
-		set := jwks(a.kid, &a.key.PublicKey)
+		if hold != nil {
+			held <- struct{}{}
+			<-hold
+		}
+		if a.jwksFail.Load() {
+			http.Error(w, "unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		set := jwks(kid, &key.PublicKey)
 		switch key := set["keys"].([]map[string]any)[0]; use {
 		case "":
 		case "omitted":
@@ -93,7 +107,8 @@ func (a *testAuthority) serve(w http.ResponseWriter, r *http.Request) {
 		default:
 			key["use"] = use
 		}
-		json.NewEncoder(w).Encode(set)
+		doc, _ := json.Marshal(set)
+		w.Write(append([]byte(strings.Repeat(" ", max(size-len(doc), 0))), doc...))
 	default:
 		http.NotFound(w, r)
 	}
@@ -156,8 +171,24 @@ func (a *testAuthority) claims() map[string]any {
 // RS256 with the authority's real key whatever alg the header names.
 func (a *testAuthority) token(t testing.TB, headerEdits, claimEdits map[string]any) string {
 	t.Helper()
-	h := map[string]any{"typ": "JWT", "alg": "RS256", "kid": a.kid}
-	return a.signWith(t, a.key, edit(h, headerEdits), edit(a.claims(), claimEdits))
+	a.mu.Lock()
+	kid, key := a.kid, a.key
+	a.mu.Unlock()
+	h := map[string]any{"typ": "JWT", "alg": "RS256", "kid": kid}
+	return a.signWith(t, key, edit(h, headerEdits), edit(a.claims(), claimEdits))
+}
+
+// rotate publishes a new signing key under kid in place of the old one,
+// which is retired: tokens signed from now on use the new key.
+func (a *testAuthority) rotate(t testing.TB, kid string) {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.kid, a.key = kid, key
 }
 
 func (a *testAuthority) signWith(t testing.TB, key *rsa.PrivateKey, header, claims map[string]any) string {
