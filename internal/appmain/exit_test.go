@@ -42,7 +42,9 @@ func runMain(t *testing.T, env ...string) (*exec.Cmd, *bytes.Buffer, *bytes.Buff
 		t.Fatal(err)
 	}
 	cmd := exec.Command(exe)
-	cmd.Env = append([]string{envMainMode + "=1", "PATH=" + os.Getenv("PATH")}, env...)
+	// GOCOVERDIR: under go test -cover the child (this binary) would
+	// otherwise warn on stderr that it has nowhere to write coverage.
+	cmd.Env = append([]string{envMainMode + "=1", "PATH=" + os.Getenv("PATH"), "GOCOVERDIR=" + t.TempDir()}, env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
