@@ -269,6 +269,63 @@ func TestSQLiteTwoStores(t *testing.T) {
 	}
 }
 
+// TestSQLiteWritePragmas pins the pragmas that decide how much a commit
+// writes and what it survives (docs/configuration.md), read back from the
+// store's own connection.
+func TestSQLiteWritePragmas(t *testing.T) {
+	t.Parallel()
+	s := openSQLite(t, filepath.Join(t.TempDir(), "pragmas.db"))
+	if _, err := s.CreateTask(t.Context(), store.Task{TenantID: "t", Title: "x"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for pragma, want := range map[string]int64{
+		"page_size":          1024,
+		"synchronous":        1, // NORMAL
+		"wal_autocheckpoint": 10000,
+		"journal_size_limit": 16 << 20,
+	} {
+		var got int64
+		if err := s.DB().QueryRowContext(t.Context(), "PRAGMA "+pragma).Scan(&got); err != nil {
+			t.Fatalf("PRAGMA %s: %v", pragma, err)
+		}
+		if got != want {
+			t.Errorf("PRAGMA %s = %d, want %d", pragma, got, want)
+		}
+	}
+}
+
+// An existing database keeps the page size it was created with (SQLite
+// changes it only on VACUUM): it opens, works, and is not rewritten.
+func TestSQLiteExistingPageSizeKept(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "old.db")
+	old, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{"PRAGMA page_size=4096", "PRAGMA journal_mode=WAL", "CREATE TABLE before_open (x INTEGER)"} {
+		if _, err := old.ExecContext(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s := openSQLite(t, path)
+	if _, err := s.CreateTask(ctx, store.Task{TenantID: "t", Title: "x"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var size int
+	if err := s.DB().QueryRowContext(ctx, "PRAGMA page_size").Scan(&size); err != nil {
+		t.Fatal(err)
+	}
+	if size != 4096 {
+		t.Errorf("page_size of an existing database = %d, want its own 4096", size)
+	}
+}
+
 func TestSQLiteSettings(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
