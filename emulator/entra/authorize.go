@@ -122,16 +122,9 @@ func (s *Server) handleAuthorizeSubmit(w http.ResponseWriter, r *http.Request) {
 		s.redirectError(w, r, ar, e)
 		return
 	}
-	var t *Tenant
-	var u *User
-	for _, cand := range s.signInTenants(ar.ref) {
-		if u = cand.User(r.PostForm.Get("user")); u != nil {
-			t = cand
-			break
-		}
-	}
-	if u == nil {
-		s.errorPage(w, errInvalidGrant(50034, "The user account '%s' does not exist in the directory of this sign-in.", r.PostForm.Get("user")))
+	t, u, e := s.signInUser(ar.ref, r.PostForm.Get("user"))
+	if e != nil {
+		s.errorPage(w, e)
 		return
 	}
 	s.completeSignIn(w, r, ar, t, u, true)
@@ -457,3 +450,14 @@ var messagePage = template.Must(template.New("message").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{{.Title}}</title></head>
 <body><h1>{{.Title}}</h1><p>{{.Message}}</p></body></html>
 `))
+
+// signInUser finds the user the sign-in form names among the tenants the
+// sign-in reaches, or an AADSTS50034 error.
+func (s *Server) signInUser(ref tenantRef, name string) (*Tenant, *User, *stsError) {
+	for _, t := range s.signInTenants(ref) {
+		if u := t.User(name); u != nil {
+			return t, u, nil
+		}
+	}
+	return nil, nil, errInvalidGrant(50034, "The user account '%s' does not exist in the directory of this sign-in.", name)
+}

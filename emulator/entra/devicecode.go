@@ -284,16 +284,9 @@ func (s *Server) handleDeviceLoginSignIn(w http.ResponseWriter, r *http.Request)
 		s.deviceCodePage(w, http.StatusBadRequest, "That code has expired or been used. Start the sign-in on your device again.")
 		return
 	}
-	var t *Tenant
-	var u *User
-	for _, cand := range s.signInTenants(f.ref) {
-		if u = cand.User(r.PostForm.Get("user")); u != nil {
-			t = cand
-			break
-		}
-	}
-	if u == nil {
-		s.errorPage(w, errInvalidGrant(50034, "The user account '%s' does not exist in the directory of this sign-in.", r.PostForm.Get("user")))
+	t, u, e := s.signInUser(f.ref, r.PostForm.Get("user"))
+	if e != nil {
+		s.errorPage(w, e)
 		return
 	}
 	if e := s.approveDevice(f, t, u); e != nil {
