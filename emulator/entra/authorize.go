@@ -397,18 +397,7 @@ type tenantChoice struct {
 }
 
 func (s *Server) signInPage(w http.ResponseWriter, ar *authorizeRequest) {
-	var tenants []tenantChoice
-	for _, t := range s.signInTenants(ar.ref) {
-		tc := tenantChoice{Name: t.DisplayName, ID: t.ID}
-		for _, u := range t.Users {
-			var roles []string
-			if ar.q.resource != nil {
-				roles = t.rolesOf(PrincipalUser, u.ObjectID, ar.q.resource.ClientID)
-			}
-			tc.Users = append(tc.Users, userChoice{OID: u.ObjectID, Name: u.Name, Username: u.PreferredUsername, Roles: strings.Join(roles, ", ")})
-		}
-		tenants = append(tenants, tc)
-	}
+	tenants := s.tenantChoices(ar.ref, ar.q)
 	var hidden []struct{ Name, Value string }
 	for _, p := range authParams {
 		if v := ar.params.Get(p); v != "" {
@@ -460,4 +449,22 @@ func (s *Server) signInUser(ref tenantRef, name string) (*Tenant, *User, *stsErr
 		}
 	}
 	return nil, nil, errInvalidGrant(50034, "The user account '%s' does not exist in the directory of this sign-in.", name)
+}
+
+// tenantChoices lists, for the sign-in page, the users of each tenant the
+// sign-in reaches, with their roles in the requested resource.
+func (s *Server) tenantChoices(ref tenantRef, q scopeRequest) []tenantChoice {
+	var tenants []tenantChoice
+	for _, t := range s.signInTenants(ref) {
+		tc := tenantChoice{Name: t.DisplayName, ID: t.ID}
+		for _, u := range t.Users {
+			var roles []string
+			if q.resource != nil {
+				roles = t.rolesOf(PrincipalUser, u.ObjectID, q.resource.ClientID)
+			}
+			tc.Users = append(tc.Users, userChoice{OID: u.ObjectID, Name: u.Name, Username: u.PreferredUsername, Roles: strings.Join(roles, ", ")})
+		}
+		tenants = append(tenants, tc)
+	}
+	return tenants
 }

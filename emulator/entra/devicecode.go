@@ -249,16 +249,8 @@ func (s *Server) handleDeviceLoginPage(w http.ResponseWriter, r *http.Request) {
 // handleDeviceLoginCode is POST /devicelogin: the code entered (otc, as
 // Entra names it), or the sign-in cancelled.
 func (s *Server) handleDeviceLoginCode(w http.ResponseWriter, r *http.Request) {
-	s.count(EndpointDeviceLogin)
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		s.deviceCodePage(w, http.StatusBadRequest, "The form is malformed.")
-		return
-	}
-	now := s.now()
-	f := s.devices.byUserCode(r.PostForm.Get("otc"), now)
-	if f == nil {
-		s.deviceCodePage(w, http.StatusBadRequest, "That code is not one the emulator issued, or it has expired or been used. Check the code on your device and try again.")
+	f, now, ok := s.deviceFormFlow(w, r, "That code is not one the emulator issued, or it has expired or been used. Check the code on your device and try again.")
+	if !ok {
 		return
 	}
 	if r.PostForm.Get("decision") == "cancel" {
@@ -272,16 +264,8 @@ func (s *Server) handleDeviceLoginCode(w http.ResponseWriter, r *http.Request) {
 // handleDeviceLoginSignIn is POST /devicelogin/signin: a user chosen on the
 // sign-in page approves the device.
 func (s *Server) handleDeviceLoginSignIn(w http.ResponseWriter, r *http.Request) {
-	s.count(EndpointDeviceLogin)
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		s.deviceCodePage(w, http.StatusBadRequest, "The form is malformed.")
-		return
-	}
-	now := s.now()
-	f := s.devices.byUserCode(r.PostForm.Get("otc"), now)
-	if f == nil {
-		s.deviceCodePage(w, http.StatusBadRequest, "That code has expired or been used. Start the sign-in on your device again.")
+	f, now, ok := s.deviceFormFlow(w, r, "That code has expired or been used. Start the sign-in on your device again.")
+	if !ok {
 		return
 	}
 	t, u, e := s.signInUser(f.ref, r.PostForm.Get("user"))
@@ -317,18 +301,7 @@ func (s *Server) approveDevice(f *deviceFlow, t *Tenant, u *User) *stsError {
 }
 
 func (s *Server) deviceSignInPage(w http.ResponseWriter, f *deviceFlow) {
-	var tenants []tenantChoice
-	for _, t := range s.signInTenants(f.ref) {
-		tc := tenantChoice{Name: t.DisplayName, ID: t.ID}
-		for _, u := range t.Users {
-			var roles []string
-			if f.q.resource != nil {
-				roles = t.rolesOf(PrincipalUser, u.ObjectID, f.q.resource.ClientID)
-			}
-			tc.Users = append(tc.Users, userChoice{OID: u.ObjectID, Name: u.Name, Username: u.PreferredUsername, Roles: strings.Join(roles, ", ")})
-		}
-		tenants = append(tenants, tc)
-	}
+	tenants := s.tenantChoices(f.ref, f.q)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Frame-Options", "DENY")
@@ -369,3 +342,22 @@ input{font-size:1.2rem;padding:.4rem;letter-spacing:.1rem}button{font-size:1rem;
 <button type="submit" name="decision" value="cancel" formnovalidate>Cancel sign-in</button></div>
 </form></body></html>
 `))
+
+// deviceFormFlow reads a POST of the device login pages and finds the flow
+// its code (otc) names; on a malformed form or an unknown, expired or used
+// code it answers the code page with the reason (unknown, the given text)
+// and returns ok false.
+func (s *Server) deviceFormFlow(w http.ResponseWriter, r *http.Request, unknown string) (f *deviceFlow, now time.Time, ok bool) {
+	s.count(EndpointDeviceLogin)
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		s.deviceCodePage(w, http.StatusBadRequest, "The form is malformed.")
+		return nil, now, false
+	}
+	now = s.now()
+	if f = s.devices.byUserCode(r.PostForm.Get("otc"), now); f == nil {
+		s.deviceCodePage(w, http.StatusBadRequest, unknown)
+		return nil, now, false
+	}
+	return f, now, true
+}
