@@ -27,6 +27,8 @@ import (
 	"time"
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/handoff-dev/handoff/handler/entraauth"
 	"github.com/handoff-dev/handoff/handler/internal/flight"
@@ -76,6 +78,11 @@ type Config struct {
 	Now func() time.Time
 	// Logger: nil discards.
 	Logger *slog.Logger
+	// TracerProvider and MeterProvider receive a span and a count per
+	// token acquisition (kind, tenant, cache hit or miss; never the token);
+	// nil means the global providers (otel.GetTracerProvider() ...).
+	TracerProvider trace.TracerProvider
+	MeterProvider  metric.MeterProvider
 }
 
 // Token is an access token for a downstream API. Its String method hides
@@ -117,7 +124,8 @@ type Client struct {
 
 	obo      *lru[Token]
 	oboHits  atomic.Int64
-	inflight flight.Group[Token] // concurrent acquisitions of one key share one request
+	inflight flight.Group[acquired] // concurrent acquisitions of one key share one request
+	tel      *telemetry
 
 	gateMu sync.Mutex
 	gates  *lru[*refreshGate] // by token kind and tenant
@@ -171,7 +179,14 @@ func New(cfg Config) (*Client, error) {
 		gates: newLRU[*refreshGate](2 * (cfg.MaxTenants + 1)),
 	}
 	c.inflight.Timeout = flightTimeout
+	c.tel = newTelemetry(cfg.TracerProvider, cfg.MeterProvider)
 	return c, nil
+}
+
+// acquired is a token and whether a cache (MSAL's) answered it.
+type acquired struct {
+	tok       Token
+	fromCache bool
 }
 
 // flightTimeout bounds a shared acquisition, retries included: it runs
@@ -195,20 +210,24 @@ var ErrNotDelegated = errors.New("downstream: On-Behalf-Of needs a user's delega
 // user's tenant (the token's tid): the exchange runs at that tenant's
 // authority, never at common. Results are cached until five minutes before
 // they expire; the cache holds at most OBOCacheSize of them.
-func (c *Client) OnBehalfOf(ctx context.Context, assertion, tenantID string, scopes ...string) (Token, error) {
+func (c *Client) OnBehalfOf(ctx context.Context, assertion, tenantID string, scopes ...string) (tok Token, err error) {
 	if assertion == "" || !guid.Valid(tenantID) {
 		return Token{}, ErrNotDelegated
 	}
 	if len(scopes) == 0 {
 		return Token{}, errors.New("downstream: no scopes")
 	}
+	ctx, span := c.tel.start(ctx, kindOBO, tenantID)
+	got := acquired{}
+	defer func() { c.tel.end(ctx, span, kindOBO, got.fromCache, err) }()
 	key := oboKey(assertion, tenantID, scopes)
 	if tok, ok := c.obo.get(key, c.cfg.Now()); ok {
 		c.oboHits.Add(1)
+		got.fromCache = true
 		return tok, nil
 	}
-	return c.inflight.Do(ctx, key, func(ctx context.Context) (Token, error) {
-		tok, err := c.acquire(ctx, scopes, func(ctx context.Context) (confidential.AuthResult, error) {
+	got, err = c.inflight.Do(ctx, key, func(ctx context.Context) (acquired, error) {
+		got, err := c.acquire(ctx, scopes, func(ctx context.Context) (confidential.AuthResult, error) {
 			cc, err := c.tenantClient(ctx, tenantID)
 			if err != nil {
 				return confidential.AuthResult{}, err
@@ -216,12 +235,13 @@ func (c *Client) OnBehalfOf(ctx context.Context, assertion, tenantID string, sco
 			return cc.AcquireTokenOnBehalfOf(ctx, assertion, scopes)
 		})
 		if err != nil {
-			return Token{}, err
+			return acquired{}, err
 		}
-		c.obo.put(key, tok, tok.ExpiresOn.Add(-expiryMargin))
+		c.obo.put(key, got.tok, got.tok.ExpiresOn.Add(-expiryMargin))
 		c.countMSALEntry()
-		return tok, nil
+		return got, nil
 	})
+	return got.tok, err
 }
 
 // OnBehalfOfUser is [Client.OnBehalfOf] for an identity
@@ -244,12 +264,15 @@ func oboKey(assertion, tenantID string, scopes []string) string {
 // AppToken gets a token for the app itself (client credentials) at the home
 // tenant, e.g. scopes "{clientId}/.default". MSAL serves it from its cache
 // until it nears expiry.
-func (c *Client) AppToken(ctx context.Context, scopes ...string) (Token, error) {
+func (c *Client) AppToken(ctx context.Context, scopes ...string) (tok Token, err error) {
 	if len(scopes) == 0 {
 		return Token{}, errors.New("downstream: no scopes")
 	}
+	ctx, span := c.tel.start(ctx, kindApp, c.cfg.HomeTenantID)
+	var got acquired
+	defer func() { c.tel.end(ctx, span, kindApp, got.fromCache, err) }()
 	// Concurrent first calls share one request; after it MSAL's cache answers.
-	return c.inflight.Do(ctx, "app "+strings.Join(sortedCopy(scopes), " "), func(ctx context.Context) (Token, error) {
+	got, err = c.inflight.Do(ctx, "app "+strings.Join(sortedCopy(scopes), " "), func(ctx context.Context) (acquired, error) {
 		return c.acquire(ctx, scopes, func(ctx context.Context) (confidential.AuthResult, error) {
 			cc, err := c.appClient(ctx)
 			if err != nil {
@@ -258,6 +281,7 @@ func (c *Client) AppToken(ctx context.Context, scopes ...string) (Token, error) 
 			return cc.AcquireTokenByCredential(ctx, scopes)
 		})
 	})
+	return got.tok, err
 }
 
 // Stats returns the cache counters.
@@ -272,17 +296,18 @@ func (c *Client) Stats() Stats {
 
 // acquire runs one acquisition with retries of transient failures, within
 // ctx's deadline, and one retry after a refused credential was re-read.
-func (c *Client) acquire(ctx context.Context, scopes []string, call func(context.Context) (confidential.AuthResult, error)) (Token, error) {
+func (c *Client) acquire(ctx context.Context, scopes []string, call func(context.Context) (confidential.AuthResult, error)) (acquired, error) {
 	rereadDone := false
 	for attempt := 1; ; attempt++ {
 		res, err := call(ctx)
 		if err == nil {
-			return Token{AccessToken: res.AccessToken, ExpiresOn: res.ExpiresOn}, nil
+			return acquired{tok: Token{AccessToken: res.AccessToken, ExpiresOn: res.ExpiresOn},
+				fromCache: res.Metadata.TokenSource == confidential.TokenSourceCache}, nil
 		}
 		err = classify(ctx, err, scopes)
 		var ce *CredentialError
 		if errors.As(err, &ce) {
-			c.log.Error("downstream: the app's credential was refused; fix the configuration", "aadsts", ce.Code, "fix", ce.Fix, "correlation_id", ce.CorrelationID)
+			c.log.ErrorContext(ctx, "downstream: the app's credential was refused; fix the configuration", "aadsts", ce.Code, "fix", ce.Fix, "correlation_id", ce.CorrelationID)
 			if !rereadDone && (ce.Code == 7000215 || ce.Code == 7000222) {
 				// A secret rotated in Key Vault before our refresh: read it again.
 				rereadDone = true
@@ -290,23 +315,23 @@ func (c *Client) acquire(ctx context.Context, scopes []string, call func(context
 					continue
 				}
 			}
-			return Token{}, err
+			return acquired{}, err
 		}
 		var te *transientError
 		if !errors.As(err, &te) || attempt >= c.cfg.MaxAttempts {
-			return Token{}, err
+			return acquired{}, err
 		}
 		wait := min(retryBase<<min(attempt-1, 5), retryMax)
 		wait += time.Duration(rand.Int64N(int64(wait / 2)))
 		wait = max(wait, te.retryAfter)
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
-			return Token{}, err
+			return acquired{}, err
 		}
-		c.log.Warn("downstream: token request failed; retrying", "attempt", attempt, "wait", wait.String(), "error", te.err.Error())
+		c.log.WarnContext(ctx, "downstream: token request failed; retrying", "attempt", attempt, "wait", wait.String(), "error", te.err.Error())
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():
-			return Token{}, err
+			return acquired{}, err
 		}
 	}
 }

@@ -111,7 +111,7 @@ func (c *Client) forcedRefresh(ctx context.Context, kind, tenant string, rejecte
 		c.mu.Lock()
 		c.stats.RefreshesLimited++
 		c.mu.Unlock()
-		c.log.Warn("downstream: a token was refused as invalid again; not requesting another yet", "kind", kind, "tenant", tenant,
+		c.log.WarnContext(ctx, "downstream: a token was refused as invalid again; not requesting another yet", "kind", kind, "tenant", tenant,
 			"interval", c.cfg.ForcedRefreshInterval.String())
 		return Token{}, ErrRefreshLimited
 	}
@@ -121,7 +121,7 @@ func (c *Client) forcedRefresh(ctx context.Context, kind, tenant string, rejecte
 	c.mu.Lock()
 	c.stats.ForcedRefreshes++
 	c.mu.Unlock()
-	c.log.Info("downstream: a downstream API refused a cached token as invalid; requesting a new one", "kind", kind, "tenant", tenant)
+	c.log.InfoContext(ctx, "downstream: a downstream API refused a cached token as invalid; requesting a new one", "kind", kind, "tenant", tenant)
 	return get(ctx)
 }
 

@@ -25,6 +25,9 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jws"
 
@@ -89,6 +92,9 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives rejections (reason and claims, never the token); nil discards.
 	Logger *slog.Logger
+	// TracerProvider receives the span of each validation in [Validator.Protect]
+	// (never the token); nil means the global provider (otel.GetTracerProvider()).
+	TracerProvider trace.TracerProvider
 }
 
 // Validator validates access tokens. It is safe for concurrent use and
@@ -101,6 +107,7 @@ type Validator struct {
 	tenants   map[string]bool
 	bgctx     context.Context
 	log       *slog.Logger
+	tracer    trace.Tracer
 
 	discovery flight.Group[*metadata]
 
@@ -168,6 +175,11 @@ func New(ctx context.Context, authority string, cfg Config) (*Validator, error) 
 	if v.log == nil {
 		v.log = slog.New(slog.DiscardHandler)
 	}
+	tp := cfg.TracerProvider
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	v.tracer = tp.Tracer(ScopeName)
 	return v, nil
 }
 
@@ -430,7 +442,7 @@ func (v *Validator) runDiscovery(ctx context.Context) (*metadata, error) {
 	v.discovering = false
 	if err != nil {
 		v.lastError = err
-		v.log.Warn("entraauth: authority metadata unavailable", "authority", v.authority.String(), "error", err.Error())
+		v.log.WarnContext(ctx, "entraauth: authority metadata unavailable", "authority", v.authority.String(), "error", err.Error())
 		return nil, err
 	}
 	v.ready = md

@@ -14,8 +14,11 @@ import (
 // UseStdErrorStreamForErrorsOnly): a Warn record's JSON line carries
 // "level":"WARN", so it lands at Warning, and an Error record at Error,
 // where Application Insights alerts see it.
+//
+// A record logged with a context that holds a span carries its trace_id
+// and span_id ([WithTraceContext]).
 func NewLogHandler(stdout, stderr io.Writer, opts *slog.HandlerOptions) slog.Handler {
-	return levelSplit{low: slog.NewJSONHandler(stdout, opts), high: slog.NewJSONHandler(stderr, opts)}
+	return WithTraceContext(levelSplit{low: slog.NewJSONHandler(stdout, opts), high: slog.NewJSONHandler(stderr, opts)})
 }
 
 // levelSplit sends records below Warn to low, the rest to high.

@@ -36,17 +36,20 @@ type Router struct {
 	routes []Route
 	paths  map[string][]string // pattern → methods
 	segs   map[string][]string // pattern → its segments
+	ins    *instruments
 }
 
-// NewRouter returns an empty Router.
-func NewRouter() *Router {
-	return &Router{mux: http.NewServeMux(), paths: map[string][]string{}, segs: map[string][]string{}}
+// NewRouter returns an empty Router. Its routes are traced and measured
+// ([Instrument]) with the global OpenTelemetry providers, or those opts name.
+func NewRouter(opts ...Option) *Router {
+	return &Router{mux: http.NewServeMux(), paths: map[string][]string{}, segs: map[string][]string{}, ins: newInstruments(opts)}
 }
 
-// Handle serves method on pattern.
+// Handle serves method on pattern, in a server span named after them
+// ([Instrument]).
 func (rt *Router) Handle(method, pattern string, h http.Handler) {
 	method = strings.ToUpper(method)
-	rt.mux.Handle(method+" "+pattern, h)
+	rt.mux.Handle(method+" "+pattern, rt.ins.instrument(method, pattern, h))
 	if _, ok := rt.paths[pattern]; !ok {
 		// Any other method on a known path is a 405, not a 404.
 		rt.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {

@@ -156,7 +156,7 @@ func Wrap(h http.Handler, cfg Config) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				log.Error("funcapp: handler panicked", "path", r.URL.Path, "panic", fmt.Sprint(v))
+				log.ErrorContext(r.Context(), "funcapp: handler panicked", "path", r.URL.Path, "panic", fmt.Sprint(v))
 				problem.Error(w, http.StatusInternalServerError, "internal error")
 			}
 		}()

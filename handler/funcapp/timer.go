@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/codes"
+
 	"github.com/handoff-dev/handoff/handler/problem"
 )
 
@@ -123,7 +125,13 @@ type invocationResponse struct {
 // error with slog.Default(): the host counts the invocation as failed and,
 // since it reads no body from a failed invocation, the error reaches its
 // logs through the handler's own output.
-func Timer(binding string, run func(ctx context.Context, info TimerInfo) (logs []string, err error)) http.Handler {
+//
+// Each invocation runs in a server span named after the function (the
+// path without its slash), with faas.trigger timer and faas.invocation_id;
+// it continues a traceparent the host sent, else it starts a trace. opts
+// name other providers than the global ones.
+func Timer(binding string, run func(ctx context.Context, info TimerInfo) (logs []string, err error), opts ...Option) http.Handler {
+	ins := newInstruments(opts)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
@@ -135,7 +143,9 @@ func Timer(binding string, run func(ctx context.Context, info TimerInfo) (logs [
 			problem.Error(w, status, err.Error())
 			return
 		}
-		logs, err := run(r.Context(), info)
+		ctx, span := ins.startTimer(r)
+		defer span.End()
+		logs, err := run(ctx, info)
 		resp := invocationResponse{Outputs: map[string]any{}, Logs: logs}
 		if resp.Logs == nil {
 			resp.Logs = []string{}
@@ -144,7 +154,8 @@ func Timer(binding string, run func(ctx context.Context, info TimerInfo) (logs [
 		if err != nil {
 			status = http.StatusInternalServerError
 			resp.Logs = append(resp.Logs, "error: "+err.Error())
-			slog.Default().Error("funcapp: timer function failed", "path", r.URL.Path, "binding", binding, "error", err.Error())
+			span.SetStatus(codes.Error, err.Error())
+			slog.Default().ErrorContext(ctx, "funcapp: timer function failed", "path", r.URL.Path, "binding", binding, "error", err.Error())
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
