@@ -29,6 +29,34 @@ type OutboxEvent struct {
 	Attempts    int       `json:"attempts"`
 	NextAttempt time.Time `json:"next_attempt"`
 	LastError   string    `json:"last_error,omitempty"`
+	// Traceparent and Tracestate are the W3C Trace Context of the request
+	// that wrote the event (the headers' values, "" when it had none),
+	// kept with it so that a redelivery can link to that request's trace.
+	// An operator reads the traceparent in the outbox listing to find the
+	// request's log lines. The store keeps them as given (up to
+	// MaxTraceparentLength and MaxTracestateLength); a reader must not
+	// trust them to be well-formed.
+	Traceparent string `json:"traceparent,omitempty"`
+	Tracestate  string `json:"-"`
+}
+
+// Bounds of an outbox event's trace context (bytes). A version-00
+// traceparent is 55 bytes; later versions may append fields. W3C Trace
+// Context asks vendors to propagate at least 512 characters of tracestate:
+// a writer drops a longer one rather than fail the write.
+const (
+	MaxTraceparentLength = 128
+	MaxTracestateLength  = 512
+)
+
+// OutboxDepth is what an outbox holds: the numbers an operator alerts on.
+type OutboxDepth struct {
+	// Pending and Dead count the events in each state, each up to
+	// MaxCountDue (MaxCountDue means that many or more).
+	Pending, Dead int
+	// OldestPending is when the oldest pending event was written; the
+	// zero time when none is pending.
+	OldestPending time.Time
 }
 
 // Outbox is the delivery side of the outbox; the task writes add events.
@@ -48,6 +76,10 @@ type Outbox interface {
 	// state. An event no longer pending is left alone; an unknown one is
 	// ErrNotFound.
 	MarkFailed(ctx context.Context, tenantID, eventID, reason string, next time.Time, dead bool) error
+	// OutboxDepth counts a tenant's pending and dead events and finds its
+	// oldest pending one; tenantID "" means every tenant's (what a metric
+	// of the whole outbox reads).
+	OutboxDepth(ctx context.Context, tenantID string) (OutboxDepth, error)
 	// ListOutbox pages through a tenant's events in a state, newest first.
 	ListOutbox(ctx context.Context, tenantID, state string, limit int, cursor string) (Page[OutboxEvent], error)
 }

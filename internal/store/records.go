@@ -245,6 +245,9 @@ func NormEvent(ev *OutboxEvent, tenantID, taskID string) (*OutboxEvent, error) {
 	if e.TenantID != "" && e.TenantID != tenantID {
 		return nil, Invalidf("the event's tenant is not the task's")
 	}
+	if err := checkTraceContext(e.Traceparent, e.Tracestate); err != nil {
+		return nil, err
+	}
 	e.TenantID, e.ResourceID = tenantID, taskID
 	e.CreatedAt = Now()
 	// Due at once unless the writer says when: a writer that delivers the
@@ -265,6 +268,19 @@ func Stored(ev, e *OutboxEvent) {
 	if ev != nil && e != nil {
 		*ev = *e
 	}
+}
+
+// checkTraceContext bounds an event's trace context: valid UTF-8 within
+// MaxTraceparentLength and MaxTracestateLength bytes. Its form is not
+// checked: a reader parses it and ignores what it cannot use.
+func checkTraceContext(traceparent, tracestate string) error {
+	if len(traceparent) > MaxTraceparentLength || !utf8.ValidString(traceparent) {
+		return Invalidf("the event's traceparent must be valid UTF-8 of at most %d bytes", MaxTraceparentLength)
+	}
+	if len(tracestate) > MaxTracestateLength || !utf8.ValidString(tracestate) {
+		return Invalidf("the event's tracestate must be valid UTF-8 of at most %d bytes", MaxTracestateLength)
+	}
+	return nil
 }
 
 func ValidState(state string) error {

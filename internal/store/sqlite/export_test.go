@@ -18,3 +18,6 @@ func (s *Store) DB() *sql.DB { return s.db }
 
 // SchemaVersion is the schema version Open migrates to.
 var SchemaVersion = len(sqliteMigrations)
+
+// Migrations are the schema's steps, for tests that build an older database.
+var Migrations = sqliteMigrations

@@ -9,21 +9,23 @@ import (
 	"github.com/handoff-dev/handoff/internal/store"
 )
 
-const outboxColumns = `tenant_id, event_id, action, resource_id, actor, created_at, state, attempts, next_attempt, last_error`
+const outboxColumns = `tenant_id, event_id, action, resource_id, actor, created_at, state, attempts, next_attempt, last_error, traceparent, tracestate`
 
 func insertEvent(ctx context.Context, tx *sql.Tx, e *store.OutboxEvent) error {
 	if e == nil {
 		return nil
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO outbox (`+outboxColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		e.TenantID, e.EventID, e.Action, e.ResourceID, e.Actor, micros(e.CreatedAt), e.State, e.Attempts, micros(e.NextAttempt), e.LastError)
+	_, err := tx.ExecContext(ctx, `INSERT INTO outbox (`+outboxColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.TenantID, e.EventID, e.Action, e.ResourceID, e.Actor, micros(e.CreatedAt), e.State, e.Attempts, micros(e.NextAttempt), e.LastError,
+		e.Traceparent, e.Tracestate)
 	return err
 }
 
 func scanEvent(r rowScanner) (store.OutboxEvent, error) {
 	var e store.OutboxEvent
 	var created, next int64
-	if err := r.Scan(&e.TenantID, &e.EventID, &e.Action, &e.ResourceID, &e.Actor, &created, &e.State, &e.Attempts, &next, &e.LastError); err != nil {
+	if err := r.Scan(&e.TenantID, &e.EventID, &e.Action, &e.ResourceID, &e.Actor, &created, &e.State, &e.Attempts, &next, &e.LastError,
+		&e.Traceparent, &e.Tracestate); err != nil {
 		return store.OutboxEvent{}, err
 	}
 	e.CreatedAt, e.NextAttempt = fromMicros(created), fromMicros(next)
@@ -65,6 +67,42 @@ func (s *Store) CountDue(ctx context.Context, now time.Time) (int, error) {
 		return 0, sqliteErr("count due events", err)
 	}
 	return n, nil
+}
+
+// OutboxDepth counts pending and dead events (each up to MaxCountDue) and
+// finds the oldest pending one, for a tenant (its index) or for every
+// tenant ("": the due index, which leads with the state).
+func (s *Store) OutboxDepth(ctx context.Context, tenantID string) (store.OutboxDepth, error) {
+	where := "state = ?"
+	if tenantID != "" {
+		where = "tenant_id = ? AND state = ?"
+	}
+	q := `SELECT
+		(SELECT count(*) FROM (SELECT 1 FROM outbox WHERE ` + where + ` LIMIT ?)),
+		(SELECT count(*) FROM (SELECT 1 FROM outbox WHERE ` + where + ` LIMIT ?)),
+		(SELECT min(created_at) FROM outbox WHERE ` + where + `)`
+	var args []any
+	for _, sub := range []struct {
+		state string
+		limit bool
+	}{{store.OutboxPending, true}, {store.OutboxDead, true}, {store.OutboxPending, false}} {
+		if tenantID != "" {
+			args = append(args, tenantID)
+		}
+		args = append(args, sub.state)
+		if sub.limit {
+			args = append(args, store.MaxCountDue)
+		}
+	}
+	var d store.OutboxDepth
+	var oldest sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, q, args...).Scan(&d.Pending, &d.Dead, &oldest); err != nil {
+		return store.OutboxDepth{}, sqliteErr("outbox depth", err)
+	}
+	if oldest.Valid {
+		d.OldestPending = fromMicros(oldest.Int64)
+	}
+	return d, nil
 }
 
 // MarkDelivered removes a delivered event from the outbox (its record is

@@ -258,6 +258,12 @@ var sqliteMigrations = [][]string{
 		) STRICT`,
 		`CREATE INDEX IF NOT EXISTS idempotency_expiry ON idempotency (expires_at)`,
 	},
+	// 4: the W3C Trace Context of the request that wrote an outbox event;
+	// events written before it have none ('').
+	{
+		`ALTER TABLE outbox ADD COLUMN traceparent TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE outbox ADD COLUMN tracestate TEXT NOT NULL DEFAULT ''`,
+	},
 }
 
 // init checks the connection settings and migrates the schema.

@@ -38,6 +38,8 @@ type outboxEntity struct {
 	NextAttempt     int64  `json:",string"`
 	NextAttemptType string `json:"NextAttempt@odata.type,omitempty"`
 	LastError       string
+	Traceparent     string `json:",omitempty"`
+	Tracestate      string `json:",omitempty"`
 }
 
 func outboxRowKey(eventID string) string { return outboxRowPrefix + tableKey(eventID) }
@@ -48,12 +50,14 @@ func newOutboxEntity(e store.OutboxEvent) outboxEntity {
 		TenantID: e.TenantID, EventID: e.EventID, Action: e.Action, ResourceID: e.ResourceID, Actor: e.Actor,
 		CreatedAt: micros(e.CreatedAt), CreatedAtType: edmInt64, State: e.State, Attempts: e.Attempts,
 		NextAttempt: micros(e.NextAttempt), NextAttemptType: edmInt64, LastError: e.LastError,
+		Traceparent: e.Traceparent, Tracestate: e.Tracestate,
 	}
 }
 
 func (o outboxEntity) event() store.OutboxEvent {
 	return store.OutboxEvent{EventID: o.EventID, TenantID: o.TenantID, Action: o.Action, ResourceID: o.ResourceID, Actor: o.Actor,
-		CreatedAt: fromMicros(o.CreatedAt), State: o.State, Attempts: o.Attempts, NextAttempt: fromMicros(o.NextAttempt), LastError: o.LastError}
+		CreatedAt: fromMicros(o.CreatedAt), State: o.State, Attempts: o.Attempts, NextAttempt: fromMicros(o.NextAttempt), LastError: o.LastError,
+		Traceparent: o.Traceparent, Tracestate: o.Tracestate}
 }
 
 // outboxAction is the transaction action adding e, or none for nil.
@@ -120,6 +124,38 @@ func (s *Store) DueEvents(ctx context.Context, now time.Time, limit int) ([]stor
 func (s *Store) CountDue(ctx context.Context, now time.Time) (int, error) {
 	evs, err := s.scanOutbox(ctx, "count due events", fmt.Sprintf("State eq '%s' and NextAttempt le %dL", store.OutboxPending, micros(now)))
 	return min(len(evs), store.MaxCountDue), err
+}
+
+// OutboxDepth counts pending and dead events and finds the oldest pending
+// one: a read of the tenant's partition, or for every tenant ("") a
+// filtered cross-partition scan of the outbox rows (at most maxOutboxScan,
+// so the counts stop at MaxCountDue).
+func (s *Store) OutboxDepth(ctx context.Context, tenantID string) (store.OutboxDepth, error) {
+	filter := fmt.Sprintf("State eq '%s' or State eq '%s'", store.OutboxPending, store.OutboxDead)
+	if tenantID != "" {
+		filter = fmt.Sprintf("PartitionKey eq '%s' and (%s)", odataQuote(tableKey(tenantID)), filter)
+	}
+	evs, err := s.scanOutbox(ctx, "outbox depth", filter)
+	if err != nil {
+		return store.OutboxDepth{}, err
+	}
+	var d store.OutboxDepth
+	for _, e := range evs {
+		if e.TenantID != tenantID && tenantID != "" {
+			continue // not this tenant's row, as every read checks
+		}
+		switch e.State {
+		case store.OutboxDead:
+			d.Dead++
+		case store.OutboxPending:
+			d.Pending++
+			if d.OldestPending.IsZero() || e.CreatedAt.Before(d.OldestPending) {
+				d.OldestPending = e.CreatedAt
+			}
+		}
+	}
+	d.Pending, d.Dead = min(d.Pending, store.MaxCountDue), min(d.Dead, store.MaxCountDue)
+	return d, nil
 }
 
 func (s *Store) readEvent(ctx context.Context, op, tenantID, eventID string) (outboxEntity, azcore.ETag, error) {
