@@ -26,7 +26,8 @@ const (
 // Open opens the backend STORAGE_BACKEND names: SQLite at dataDir/name.db
 // (the default, for local and single-instance runs), or Azure Table
 // Storage configured the Functions way (see table.ConfigFromEnv). In Azure
-// (WEBSITE_SITE_NAME set) SQLite is refused.
+// (WEBSITE_SITE_NAME set) SQLite is refused. The store is traced
+// (store.Traced) with the global OpenTelemetry provider.
 func Open(ctx context.Context, getenv func(string) string, dataDir, name string) (store.Store, error) {
 	if getenv == nil {
 		getenv = os.Getenv
@@ -37,13 +38,21 @@ func Open(ctx context.Context, getenv func(string) string, dataDir, name string)
 		if getenv(envAzureSite) != "" {
 			return nil, fmt.Errorf("store: %s=sqlite in Azure: instance disks are not shared or kept; set %s=table", EnvBackend, EnvBackend)
 		}
-		return sqlite.Open(filepath.Join(dataDir, name+".db"))
+		s, err := sqlite.Open(filepath.Join(dataDir, name+".db"))
+		if err != nil {
+			return nil, err
+		}
+		return store.Traced(s, store.SystemSQLite, nil), nil
 	case "table":
 		cfg, err := table.ConfigFromEnv(getenv)
 		if err != nil {
 			return nil, err
 		}
-		return table.Open(ctx, cfg)
+		s, err := table.Open(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		return store.Traced(s, store.SystemAzureTables, nil), nil
 	}
 	return nil, fmt.Errorf("store: %s=%q is not sqlite or table", EnvBackend, backend)
 }
