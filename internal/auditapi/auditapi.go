@@ -124,7 +124,7 @@ func (a *App) write(w http.ResponseWriter, r *http.Request) {
 	if !created {
 		status = http.StatusOK // a redelivery: the same entry, never a duplicate
 	}
-	a.log.Info("Audit entry recorded", "event_id", entry.EventID, "action", entry.Action, "resource_id", entry.ResourceID,
+	a.log.InfoContext(r.Context(), "Audit entry recorded", "event_id", entry.EventID, "action", entry.Action, "resource_id", entry.ResourceID,
 		"tenant", entry.TenantID, "caller_app", entry.CallerApp, "duplicate", !created)
 	web.WriteJSON(w, status, entry)
 }

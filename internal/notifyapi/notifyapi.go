@@ -120,7 +120,7 @@ func (a *App) notify(w http.ResponseWriter, r *http.Request) {
 		web.StoreError(w, err)
 		return
 	}
-	a.log.Info("Notification sent", "event", n.Event, "to", n.To, "email", n.Email, "tenant", n.TenantID)
+	a.log.InfoContext(r.Context(), "Notification sent", "event", n.Event, "to", n.To, "email", n.Email, "tenant", n.TenantID)
 	web.WriteJSON(w, http.StatusCreated, n)
 }
 

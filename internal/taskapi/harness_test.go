@@ -42,11 +42,30 @@ type harness struct {
 	// notifyFault or auditFault makes it answer that status instead.
 	notifySrv, auditSrv     *httptest.Server
 	notifyFault, auditFault atomic.Int32
+	// notifySeen and auditSeen keep the traceparent of each request the
+	// services received.
+	notifySeen, auditSeen seenHeaders
 }
 
-// faulty serves h unless *fault holds a status, which it answers instead.
-func faulty(h http.Handler, fault *atomic.Int32) http.Handler {
+// seenHeaders keeps the traceparent headers of the requests a service got.
+type seenHeaders struct {
+	mu           sync.Mutex
+	traceparents []string
+}
+
+func (s *seenHeaders) list() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.traceparents...)
+}
+
+// faulty serves h unless *fault holds a status, which it answers instead;
+// seen keeps each request's traceparent.
+func faulty(h http.Handler, fault *atomic.Int32, seen *seenHeaders) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen.mu.Lock()
+		seen.traceparents = append(seen.traceparents, r.Header.Get("traceparent"))
+		seen.mu.Unlock()
 		if s := fault.Load(); s != 0 {
 			http.Error(w, "injected fault", int(s))
 			return
@@ -85,7 +104,7 @@ func newHarnessIn(t *testing.T, dir *entra.Directory, tweak func(*Config)) *harn
 	if err != nil {
 		t.Fatal(err)
 	}
-	auditSrv := httptest.NewServer(faulty(funcapp.Wrap(audit.Handler(), funcapp.Config{Logger: quietLog()}), &h.auditFault))
+	auditSrv := httptest.NewServer(faulty(funcapp.Wrap(audit.Handler(), funcapp.Config{Logger: quietLog()}), &h.auditFault, &h.auditSeen))
 	t.Cleanup(auditSrv.Close)
 	h.auditSrv = auditSrv
 	notify, err := notifyapi.New(t.Context(), notifyapi.Config{Authority: srv.BaseURL(), HomeTenantID: entra.HomeTenantID,
@@ -94,7 +113,7 @@ func newHarnessIn(t *testing.T, dir *entra.Directory, tweak func(*Config)) *harn
 	if err != nil {
 		t.Fatal(err)
 	}
-	notifySrv := httptest.NewServer(faulty(funcapp.Wrap(notify.Handler(), funcapp.Config{Logger: quietLog()}), &h.notifyFault))
+	notifySrv := httptest.NewServer(faulty(funcapp.Wrap(notify.Handler(), funcapp.Config{Logger: quietLog()}), &h.notifyFault, &h.notifySeen))
 	t.Cleanup(notifySrv.Close)
 	h.notifySrv = notifySrv
 

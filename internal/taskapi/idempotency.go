@@ -101,6 +101,6 @@ func (a *App) recordResponse(reqCtx context.Context, tenantID, userID, key, task
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(reqCtx), 2*time.Second)
 	defer cancel()
 	if err := a.store.RecordIdempotentResponse(ctx, tenantID, userID, key, taskID, status, body); err != nil {
-		a.log.Warn("task: the answer of a create with an idempotency key was not recorded", "tenant", tenantID, "task_id", taskID, "error", err.Error())
+		a.log.WarnContext(ctx, "task: the answer of a create with an idempotency key was not recorded", "tenant", tenantID, "task_id", taskID, "error", err.Error())
 	}
 }

@@ -9,6 +9,9 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/handoff-dev/handoff/handler/funcapp"
@@ -56,7 +59,7 @@ func (a *App) settle(ctx context.Context, ev store.OutboxEvent, f *Failure) (sta
 	if f == nil {
 		if err := a.store.MarkDelivered(ctx, ev.TenantID, ev.EventID); err != nil {
 			// The Audit Service has it; a redelivery is harmless (idempotent).
-			a.log.Warn("audit: delivered but not marked", "event_id", ev.EventID, "error", err.Error())
+			a.log.WarnContext(ctx, "audit: delivered but not marked", "event_id", ev.EventID, "error", err.Error())
 		}
 		return delivered
 	}
@@ -67,12 +70,13 @@ func (a *App) settle(ctx context.Context, ev store.OutboxEvent, f *Failure) (sta
 		// Another delivery (a sweep, another instance) got it through meanwhile.
 		return delivered
 	case err != nil:
-		a.log.Error("audit: could not record a failed delivery; the event stays due", "event_id", ev.EventID, "error", err.Error())
+		a.log.ErrorContext(ctx, "audit: could not record a failed delivery; the event stays due", "event_id", ev.EventID, "error", err.Error())
 	}
 	if dead {
-		a.log.Error("audit: event dead-lettered", "event_id", ev.EventID, "tenant", ev.TenantID, "action", ev.Action,
+		a.log.ErrorContext(ctx, "audit: event dead-lettered", "event_id", ev.EventID, "tenant", ev.TenantID, "action", ev.Action,
 			"attempts", ev.Attempts+1, "reason", f.Reason, "detail", f.Detail)
 		a.deadLettered.Add(1)
+		a.tel.deadLettered(ctx)
 		return store.OutboxDead
 	}
 	return store.OutboxPending
@@ -109,11 +113,13 @@ type SweepResult struct {
 // expired idempotency keys. The timer-triggered function runs it; it is
 // safe to run on several instances at once (a delivery twice is one audit
 // entry). Outcomes are recorded even when the budget ends mid-way; ending
-// the budget is no error.
-func (a *App) Sweep(ctx context.Context) (SweepResult, error) {
+// the budget is no error. The run is a span, outbox.sweep, and each
+// delivery one of its own ([telemetry.startRedelivery]).
+func (a *App) Sweep(ctx context.Context) (res SweepResult, err error) {
+	ctx, span := a.tel.tracer.Start(ctx, "outbox.sweep")
+	defer func() { endSweep(span, res, err) }()
 	ctx, cancel := context.WithTimeout(ctx, a.cfg.SweepBudget)
 	defer cancel()
-	var res SweepResult
 	tried := map[string]bool{} // events this sweep settled: not again in this run
 	emptied := false
 	for ctx.Err() == nil {
@@ -149,13 +155,13 @@ func (a *App) Sweep(ctx context.Context) (SweepResult, error) {
 		if n, err := a.store.CountDue(after, a.now()); err == nil {
 			res.Left = n
 		} else {
-			a.log.Warn("audit sweep: could not count the events left", "error", err.Error())
+			a.log.WarnContext(ctx, "audit sweep: could not count the events left", "error", err.Error())
 		}
 	}
 	if n, err := a.store.PurgeIdempotencyKeys(after, a.now(), idempotencyPurgeBatch); err == nil {
 		res.Purged = n
 	} else {
-		a.log.Warn("audit sweep: could not purge expired idempotency keys", "error", err.Error())
+		a.log.WarnContext(ctx, "audit sweep: could not purge expired idempotency keys", "error", err.Error())
 	}
 	return res, nil
 }
@@ -172,12 +178,7 @@ func (a *App) deliverPage(ctx context.Context, evs []store.OutboxEvent, res *Swe
 			break // the rest stay due for the next run
 		}
 		g.Go(func() error {
-			dctx, dcancel := context.WithTimeout(ctx, deliveryTimeout)
-			f := a.deliverAudit(dctx, ev)
-			dcancel()
-			sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			state := a.settle(sctx, ev, f)
-			scancel()
+			state := a.redeliver(ctx, ev)
 			mu.Lock()
 			defer mu.Unlock()
 			switch state {
@@ -194,16 +195,50 @@ func (a *App) deliverPage(ctx context.Context, evs []store.OutboxEvent, res *Swe
 	_ = g.Wait()
 }
 
+// redeliver delivers one due event in its own span (in the trace of the
+// request that wrote it: see [telemetry.startRedelivery]), records the
+// outcome, and logs it in one line with that trace's id.
+func (a *App) redeliver(ctx context.Context, ev store.OutboxEvent) (state string) {
+	ctx, span := a.tel.startRedelivery(ctx, ev)
+	defer func() { a.tel.endRedelivery(ctx, span, state) }()
+	dctx, dcancel := context.WithTimeout(ctx, deliveryTimeout)
+	f := a.deliverAudit(dctx, ev)
+	dcancel()
+	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	state = a.settle(sctx, ev, f)
+	scancel()
+	result := state
+	if state == delivered {
+		result = "delivered"
+	}
+	a.log.InfoContext(ctx, "audit: event redelivered", "event_id", ev.EventID, "tenant", ev.TenantID, "action", ev.Action,
+		"attempt", ev.Attempts+1, "result", result)
+	return state
+}
+
+// endSweep ends a sweep's span with its counts.
+func endSweep(span trace.Span, res SweepResult, err error) {
+	if span.IsRecording() {
+		span.SetAttributes(attribute.Int("handoff.sweep.delivered", res.Delivered), attribute.Int("handoff.sweep.retrying", res.Retrying),
+			attribute.Int("handoff.sweep.dead_lettered", res.DeadLettered), attribute.Int("handoff.sweep.left", res.Left),
+			attribute.Int("handoff.sweep.pages", res.Pages))
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+		}
+	}
+	span.End()
+}
+
 // sweepHandler is the timer-triggered function's handler.
 func (a *App) sweepHandler() http.Handler {
 	return funcapp.Timer("timer", func(ctx context.Context, info funcapp.TimerInfo) ([]string, error) {
 		res, err := a.Sweep(ctx)
 		logs := []string{fmt.Sprintf("audit sweep: %d delivered, %d retrying, %d dead-lettered, %d left due, in %d pages; %d expired idempotency keys purged (%d dead-lettered since start; past due: %v)",
 			res.Delivered, res.Retrying, res.DeadLettered, res.Left, res.Pages, res.Purged, a.DeadLettered(), info.IsPastDue)}
-		a.log.Info("audit sweep", "delivered", res.Delivered, "retrying", res.Retrying, "dead_lettered", res.DeadLettered,
+		a.log.InfoContext(ctx, "audit sweep", "delivered", res.Delivered, "retrying", res.Retrying, "dead_lettered", res.DeadLettered,
 			"left", res.Left, "pages", res.Pages, "idempotency_keys_purged", res.Purged, "dead_lettered_since_start", a.DeadLettered())
 		return logs, err
-	})
+	}, a.telOpts...)
 }
 
 // outboxList lists the caller's tenant's outbox events in a state

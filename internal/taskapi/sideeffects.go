@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/propagation"
+
 	"github.com/handoff-dev/handoff/handler/downstream"
 	"github.com/handoff-dev/handoff/handler/entraauth"
 	"github.com/handoff-dev/handoff/internal/store"
@@ -59,12 +61,15 @@ func (a *App) sideEffects(reqCtx context.Context, id *entraauth.Identity, ev sto
 	return out
 }
 
-// notify calls the Notification Service On-Behalf-Of the user.
-func (a *App) notify(ctx context.Context, id *entraauth.Identity, event string, t store.Task) *Failure {
+// notify calls the Notification Service On-Behalf-Of the user, in a span
+// (notification.send) whose outcome is counted.
+func (a *App) notify(ctx context.Context, id *entraauth.Identity, event string, t store.Task) (f *Failure) {
+	ctx, span := a.tel.startCall(ctx, serviceNotification)
+	defer func() { a.tel.endCall(ctx, span, serviceNotification, f) }()
 	tok, err := a.tokens.OnBehalfOf(ctx, id.Token, id.TenantID, a.cfg.Notification.Scope)
 	if err != nil {
 		f := a.tokenFailure(ctx, id.TenantID, err)
-		a.log.Warn("notification: no token", "reason", f.Reason, "tenant", id.TenantID, "error", err.Error())
+		a.log.WarnContext(ctx, "notification: no token", "reason", f.Reason, "tenant", id.TenantID, "error", err.Error())
 		return f
 	}
 	body := map[string]string{"event": event, "task_title": t.Title}
@@ -72,19 +77,22 @@ func (a *App) notify(ctx context.Context, id *entraauth.Identity, event string, 
 		return a.tokens.RefreshOnBehalfOf(ctx, id.Token, id.TenantID, rejected, a.cfg.Notification.Scope)
 	}
 	if f := a.postRefreshing(ctx, a.cfg.Notification.URL+"/api/notify", tok, body, refresh); f != nil {
-		a.log.Warn("notification: failed", "reason", f.Reason, "status", f.Status, "detail", f.Detail)
+		a.log.WarnContext(ctx, "notification: failed", "reason", f.Reason, "status", f.Status, "detail", f.Detail)
 		return f
 	}
 	return nil
 }
 
 // deliverAudit sends an outbox event to the Audit Service as the Task API
-// itself (client credentials). The event id makes a redelivery harmless.
-func (a *App) deliverAudit(ctx context.Context, ev store.OutboxEvent) *Failure {
+// itself (client credentials), in a span (audit.deliver) whose outcome is
+// counted. The event id makes a redelivery harmless.
+func (a *App) deliverAudit(ctx context.Context, ev store.OutboxEvent) (f *Failure) {
+	ctx, span := a.tel.startCall(ctx, serviceAudit)
+	defer func() { a.tel.endCall(ctx, span, serviceAudit, f) }()
 	tok, err := a.tokens.AppToken(ctx, a.cfg.Audit.Scope)
 	if err != nil {
 		f := a.tokenFailure(ctx, a.cfg.HomeTenantID, err)
-		a.log.Warn("audit: no token", "reason", f.Reason, "event_id", ev.EventID, "error", err.Error())
+		a.log.WarnContext(ctx, "audit: no token", "reason", f.Reason, "event_id", ev.EventID, "error", err.Error())
 		return f
 	}
 	body := map[string]string{"event_id": ev.EventID, "action": ev.Action, "resource_id": ev.ResourceID, "actor": ev.Actor, "tenant_id": ev.TenantID}
@@ -92,7 +100,7 @@ func (a *App) deliverAudit(ctx context.Context, ev store.OutboxEvent) *Failure {
 		return a.tokens.RefreshAppToken(ctx, rejected, a.cfg.Audit.Scope)
 	}
 	if f := a.postRefreshing(ctx, a.cfg.Audit.URL+"/api/audit", tok, body, refresh); f != nil {
-		a.log.Warn("audit: delivery failed", "reason", f.Reason, "status", f.Status, "detail", f.Detail, "event_id", ev.EventID)
+		a.log.WarnContext(ctx, "audit: delivery failed", "reason", f.Reason, "status", f.Status, "detail", f.Detail, "event_id", ev.EventID)
 		return f
 	}
 	return nil
@@ -141,7 +149,7 @@ func (a *App) postRefreshing(ctx context.Context, url string, tok downstream.Tok
 	}
 	fresh, err := refresh(ctx, tok)
 	if err != nil {
-		a.log.Warn("downstream: the service refused the token as invalid; no new token to retry with", "url", url, "error", err.Error())
+		a.log.WarnContext(ctx, "downstream: the service refused the token as invalid; no new token to retry with", "url", url, "error", err.Error())
 		return f
 	}
 	f, _ = a.post(ctx, url, fresh, body)
@@ -160,6 +168,9 @@ func (a *App) post(ctx context.Context, url string, tok downstream.Token, body a
 		return &Failure{Reason: ReasonUnavailable, Detail: "bad downstream URL"}, false
 	}
 	req.Header.Set("Content-Type", "application/json")
+	// The call's trace context (never on token requests: MSAL's client
+	// sends none to Entra).
+	injectTraceContext(ctx, propagation.HeaderCarrier(req.Header))
 	tok.SetAuthHeader(req)
 	resp, err := a.hc.Do(req)
 	if err != nil {

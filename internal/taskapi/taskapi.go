@@ -14,6 +14,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/handoff-dev/handoff/handler/downstream"
 	"github.com/handoff-dev/handoff/handler/entraauth"
 	"github.com/handoff-dev/handoff/handler/funcapp"
@@ -52,6 +55,11 @@ type Config struct {
 	MaxTenantClients  int
 	DataDir           string
 	HTTPClient        *http.Client // outbound: authority, Key Vault, downstream services
+	// TracerProvider and MeterProvider receive the Task API's spans and
+	// metrics (its routes', token validations' and its own); nil means the
+	// global providers, which internal/telemetry sets when export is on.
+	TracerProvider trace.TracerProvider
+	MeterProvider  metric.MeterProvider
 }
 
 // Downstream is a service the Task API calls.
@@ -113,6 +121,8 @@ type App struct {
 	router       *funcapp.Router
 	now          func() time.Time
 	deadLettered atomic.Int64
+	tel          *telemetry
+	telOpts      []funcapp.Option // the providers of the routes and the sweep
 }
 
 // New builds the Task API from its configuration, its store and its token
@@ -135,12 +145,20 @@ func New(ctx context.Context, cfg Config, st Store, tokens *downstream.Client, l
 	}
 	v, err := entraauth.New(ctx, cfg.Authority, entraauth.Config{
 		ClientID: cfg.ClientID, TenantIDs: cfg.TenantIDs, AllowAnyTenant: cfg.AllowAnyTenant,
-		HTTPClient: cfg.HTTPClient, Logger: log,
+		HTTPClient: cfg.HTTPClient, Logger: log, TracerProvider: cfg.TracerProvider,
 	})
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: log, store: st, tokens: tokens, validator: v, hc: cfg.HTTPClient, router: funcapp.NewRouter(), now: time.Now}
+	var opts []funcapp.Option
+	if cfg.TracerProvider != nil {
+		opts = append(opts, funcapp.WithTracerProvider(cfg.TracerProvider))
+	}
+	if cfg.MeterProvider != nil {
+		opts = append(opts, funcapp.WithMeterProvider(cfg.MeterProvider))
+	}
+	a := &App{cfg: cfg, log: log, store: st, tokens: tokens, validator: v, hc: cfg.HTTPClient, router: funcapp.NewRouter(opts...), now: time.Now,
+		tel: newTelemetry(cfg.TracerProvider, cfg.MeterProvider, st), telOpts: opts}
 	a.handle(v)
 	return a, nil
 }
@@ -197,7 +215,7 @@ func (a *App) create(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ev := a.event(id, "task.created")
+	ev := a.event(r.Context(), id, "task.created")
 	t, prior, err := a.storeCreate(r.Context(), id, req, key, &ev)
 	switch {
 	case err != nil:
@@ -209,6 +227,7 @@ func (a *App) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp := taskResponse{Task: t, outcome: a.sideEffects(r.Context(), id, ev, &notice{event: "task_created", task: t})}
+	a.logWrite(r.Context(), "task: created", t.ID, id, resp.outcome)
 	body := encodeResponse(resp)
 	if key != "" {
 		a.recordResponse(r.Context(), id.TenantID, id.ObjectID, key, t.ID, http.StatusCreated, body)
@@ -246,9 +265,22 @@ func (a *App) storeCreate(ctx context.Context, id *entraauth.Identity, req creat
 // event is a fresh audit event for a change by id, to be written with it.
 // The request delivers it itself, so it is due for the sweep only once that
 // attempt's deadline has passed.
-func (a *App) event(id *entraauth.Identity, action string) store.OutboxEvent {
-	return store.OutboxEvent{EventID: newEventID(), TenantID: id.TenantID, Action: action, Actor: id.ObjectID,
+// It carries the request's trace context, so a redelivery joins its trace.
+func (a *App) event(ctx context.Context, id *entraauth.Identity, action string) store.OutboxEvent {
+	ev := store.OutboxEvent{EventID: newEventID(), TenantID: id.TenantID, Action: action, Actor: id.ObjectID,
 		NextAttempt: a.now().Add(a.cfg.DownstreamTimeout + time.Second)}
+	traceInto(ctx, &ev)
+	return ev
+}
+
+// logWrite logs a write that succeeded and how its side effects went: one
+// line per write, with the request's trace id.
+func (a *App) logWrite(ctx context.Context, msg, taskID string, id *entraauth.Identity, out outcome) {
+	attrs := []any{"task_id", taskID, "tenant", id.TenantID, "audit_status", out.AuditStatus}
+	if out.NotificationStatus != "" {
+		attrs = append(attrs, "notification_status", out.NotificationStatus)
+	}
+	a.log.InfoContext(ctx, msg, attrs...)
 }
 
 func (a *App) update(w http.ResponseWriter, r *http.Request) {
@@ -272,14 +304,16 @@ func (a *App) update(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ev := a.event(id, "task.updated")
+	ev := a.event(r.Context(), id, "task.updated")
 	t, err := a.store.UpdateTask(r.Context(), id.TenantID, r.PathValue("id"), match, store.TaskPatch{Title: req.Title, Completed: req.Completed}, &ev)
 	if err != nil {
 		web.StoreError(w, err)
 		return
 	}
+	out := a.sideEffects(r.Context(), id, ev, nil)
+	a.logWrite(r.Context(), "task: updated", t.ID, id, out)
 	w.Header().Set("ETag", t.ETag)
-	web.WriteJSON(w, http.StatusOK, taskResponse{Task: t, outcome: a.sideEffects(r.Context(), id, ev, nil)})
+	web.WriteJSON(w, http.StatusOK, taskResponse{Task: t, outcome: out})
 }
 
 func (a *App) delete(w http.ResponseWriter, r *http.Request) {
@@ -289,12 +323,13 @@ func (a *App) delete(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ev := a.event(id, "task.deleted")
+	ev := a.event(r.Context(), id, "task.deleted")
 	if err := a.store.DeleteTask(r.Context(), id.TenantID, taskID, match, &ev); err != nil {
 		web.StoreError(w, err)
 		return
 	}
 	out := a.sideEffects(r.Context(), id, ev, nil)
+	a.logWrite(r.Context(), "task: deleted", taskID, id, out)
 	web.WriteJSON(w, http.StatusOK, map[string]any{"id": taskID, "deleted": true, "audit_status": out.AuditStatus, "audit_failure": out.AuditFailure})
 }
 

@@ -117,10 +117,10 @@ func CallerGone(r *http.Request, err error) bool {
 // hung up (nothing to answer, nothing broken).
 func LogFailure(log *slog.Logger, r *http.Request, msg string, err error, attrs ...any) {
 	if CallerGone(r, err) {
-		log.Info(msg+": the caller hung up", append(attrs, "method", r.Method, "path", r.URL.Path, "error", err.Error())...)
+		log.InfoContext(r.Context(), msg+": the caller hung up", append(attrs, "method", r.Method, "path", r.URL.Path, "error", err.Error())...)
 		return
 	}
-	log.Error(msg, append(attrs, "error", err.Error())...)
+	log.ErrorContext(r.Context(), msg, append(attrs, "error", err.Error())...)
 }
 
 // Page reads limit and cursor query parameters; on a bad limit it answers 400.
