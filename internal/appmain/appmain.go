@@ -12,8 +12,10 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/handoff-dev/handoff/handler/funcapp"
+	"github.com/handoff-dev/handoff/internal/telemetry"
 )
 
 // Build wires an app: it returns the handler to serve and what to close
@@ -28,13 +30,13 @@ type Build func(ctx context.Context, log *slog.Logger) (http.Handler, io.Closer,
 func Main(name string, build Build) {
 	log := slog.New(funcapp.NewLogHandler(os.Stdout, os.Stderr, nil)).With("app", name)
 	slog.SetDefault(log)
-	if err := run(log, build); err != nil {
+	if err := run(name, log, build); err != nil {
 		log.Error(name+" stopped", "error", err.Error())
 		os.Exit(1)
 	}
 }
 
-func run(log *slog.Logger, build Build) error {
+func run(name string, log *slog.Logger, build Build) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	stopProfile, err := startCPUProfile(log)
@@ -49,6 +51,11 @@ func run(log *slog.Logger, build Build) error {
 	if err != nil {
 		return err
 	}
+	stopTelemetry, err := startTelemetry(ctx, name, log)
+	if err != nil {
+		return err
+	}
+	defer stopTelemetry()
 	h, closer, err := build(ctx, log)
 	if err != nil {
 		return err
@@ -59,6 +66,34 @@ func run(log *slog.Logger, build Build) error {
 	server.Logger = log
 	setCORS(&server)
 	return funcapp.Serve(ctx, server, h)
+}
+
+// telemetryFlushTimeout bounds the flush of buffered spans and metrics when
+// the app stops on a signal. (The Functions host stops a handler with
+// SIGKILL, so what is buffered then is lost: docs/telemetry.md.)
+const telemetryFlushTimeout = 5 * time.Second
+
+// startTelemetry sets up OpenTelemetry (internal/telemetry: W3C Trace
+// Context always, OTLP export when its settings are there) and returns
+// what flushes it.
+func startTelemetry(ctx context.Context, name string, log *slog.Logger) (stop func(), err error) {
+	shutdown, err := telemetry.Setup(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	traces, metrics := telemetry.Exporting(os.Getenv)
+	if traces || metrics {
+		log.Info("telemetry: exporting with OTLP", "traces", traces, "metrics", metrics)
+	} else {
+		log.Info("telemetry: export off (no " + telemetry.EnvEndpoint + "); trace context is still propagated")
+	}
+	return func() {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), telemetryFlushTimeout)
+		defer cancel()
+		if err := shutdown(fctx); err != nil {
+			log.Warn("telemetry: flush on stop failed", "error", err.Error())
+		}
+	}, nil
 }
 
 // setCORS sets what a preflight allows. Locally (ALLOWED_ORIGINS set) the
