@@ -46,7 +46,10 @@
 //     rebuilt from a dictionary (repeated keys joined with commas, keys and
 //     values percent-encoded again: [RebuildQuery]); the body, Content-Type
 //     and Content-Length only when Content-Length > 0 (a chunked body arrives
-//     empty), the other content headers never.
+//     empty), the other content headers never; a traceparent of the host's
+//     (a new trace, sampled) when the client sent none, as the host's
+//     HttpClient adds its Activity's (DiagnosticsHandler.cs). Timer
+//     invocations carry none: the function starts its own trace.
 //   - Logs: the handler's stdout lines are Information ("[app] "), its stderr
 //     lines Error ("[app error] ") or Warning when they contain "warn"
 //     ("[app warning] "), as the custom handler's

@@ -1,6 +1,8 @@
 package funchost
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -28,6 +30,7 @@ func (h *Host) newProxy() *httputil.ReverseProxy {
 			pr.Out.URL.RawQuery = RebuildQuery(pr.In.URL.RawQuery)
 			copyBodyAsTheHost(pr.In, pr.Out)
 			addHostHeaders(pr.Out.Header, invocationID())
+			addTraceparent(pr.Out.Header)
 		},
 		Transport: h.transport,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
@@ -48,6 +51,26 @@ func addHostHeaders(hdr http.Header, invocation string) {
 		ua = prev + " " + ua
 	}
 	hdr.Set("User-Agent", ua)
+}
+
+// addTraceparent gives a request that came without a traceparent one of
+// the host's: the host sends the request with a plain HttpClient
+// (DefaultHttpWorkerService.cs:74-115), whose DiagnosticsHandler
+// (dotnet/runtime src/libraries/System.Net.Http/src/System/Net/Http/
+// DiagnosticsHandler.cs, InjectHeaders) adds the W3C id of the current
+// Activity, the host's request, only when the request has no traceparent
+// already. A client's traceparent (and tracestate) is copied with every
+// other header and reaches the handler unchanged. The host's activity is
+// minted here: a new trace id and span id, sampled. (Whether Azure strips
+// the header instead, as a closed host pull request, #9576, says, is not
+// known: docs/telemetry.md.)
+func addTraceparent(hdr http.Header) {
+	if hdr.Get("traceparent") != "" {
+		return
+	}
+	var ids [24]byte
+	_, _ = rand.Read(ids[:]) // crypto/rand.Read never fails
+	hdr.Set("traceparent", "00-"+hex.EncodeToString(ids[:16])+"-"+hex.EncodeToString(ids[16:])+"-01")
 }
 
 // contentHeaders are .NET's HttpContentHeaders: the host copies the

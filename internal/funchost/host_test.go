@@ -154,6 +154,33 @@ func TestHostForwardsDeclaredRoutes(t *testing.T) {
 		}
 	})
 
+	t.Run("a client's traceparent is forwarded unchanged", func(t *testing.T) {
+		const tp, ts = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "rojo=00f067aa0ba902b7"
+		var e echo
+		json.Unmarshal(do(t, "GET", base+"/api/any", nil, "traceparent", tp, "tracestate", ts).raw, &e)
+		if e.Header.Get("traceparent") != tp || e.Header.Get("tracestate") != ts {
+			t.Errorf("forwarded traceparent %q tracestate %q", e.Header.Get("traceparent"), e.Header.Get("tracestate"))
+		}
+	})
+
+	t.Run("without one, the host's own is sent", func(t *testing.T) {
+		seen := map[string]bool{}
+		for range 3 {
+			var e echo
+			json.Unmarshal(do(t, "GET", base+"/api/any", nil).raw, &e)
+			tp := e.Header.Get("traceparent")
+			parts := strings.Split(tp, "-")
+			if len(parts) != 4 || parts[0] != "00" || len(parts[1]) != 32 || len(parts[2]) != 16 || parts[3] != "01" ||
+				strings.Trim(parts[1], "0") == "" || strings.Trim(parts[2], "0") == "" || strings.ToLower(tp) != tp {
+				t.Errorf("minted traceparent %q is not a valid W3C one", tp)
+			}
+			if seen[parts[1]] {
+				t.Errorf("trace id %s minted twice", parts[1])
+			}
+			seen[parts[1]] = true
+		}
+	})
+
 	t.Run("a chunked body arrives empty, without Content-Type", func(t *testing.T) {
 		// An io.Reader of unknown length is sent chunked.
 		r := do(t, "POST", base+"/api/any", io.MultiReader(strings.NewReader(`{"x":1}`)), "Content-Type", "application/json")
