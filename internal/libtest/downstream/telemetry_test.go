@@ -1,0 +1,176 @@
+package downstream_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/handoff-dev/handoff/emulator/entra"
+	"github.com/handoff-dev/handoff/handler/downstream"
+	"github.com/handoff-dev/handoff/handler/entraauth"
+)
+
+// noSecrets fails the test if any recorded attribute, event, link or
+// status of spans holds one of secrets (or a JWT at all).
+func noSecrets(t *testing.T, spans tracetest.SpanStubs, secrets ...string) {
+	t.Helper()
+	check := func(where, v string) {
+		for _, s := range secrets {
+			if s != "" && strings.Contains(v, s) {
+				t.Errorf("%s holds a token or secret", where)
+			}
+		}
+		if strings.Contains(v, "eyJ") {
+			t.Errorf("%s holds what looks like a JWT: %q", where, v)
+		}
+	}
+	kvs := func(where string, list []attribute.KeyValue) {
+		for _, kv := range list {
+			check(where+" attribute "+string(kv.Key), kv.Value.String())
+		}
+	}
+	for _, s := range spans {
+		kvs(s.Name, s.Attributes)
+		check(s.Name+" status", s.Status.Description)
+		for _, e := range s.Events {
+			kvs(s.Name+" event", e.Attributes)
+		}
+		for _, l := range s.Links {
+			kvs(s.Name+" link", l.Attributes)
+		}
+	}
+	if len(spans) == 0 {
+		t.Error("no spans to check")
+	}
+}
+
+func attrMap(kvs []attribute.KeyValue) map[string]string {
+	m := map[string]string{}
+	for _, kv := range kvs {
+		m[string(kv.Key)] = kv.Value.String()
+	}
+	return m
+}
+
+// TestTokenAcquisitionTelemetry: each acquisition is a span with its kind,
+// tenant and cache outcome, and a count by kind and cache outcome; no
+// attribute holds a token, the user's assertion or the app's secret.
+func TestTokenAcquisitionTelemetry(t *testing.T) {
+	e := newEnv(t, entra.Config{})
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	c := e.client(t, nil, func(cfg *downstream.Config) { cfg.TracerProvider, cfg.MeterProvider = tp, mp })
+	alice := e.user(t, entra.HomeTenantID, "alice@home.handoff.test")
+	var tokens []string
+	for range 2 {
+		obo, err := c.OnBehalfOfUser(context.Background(), alice, notificationScope)
+		if err != nil {
+			t.Fatal(err)
+		}
+		app, err := c.AppToken(context.Background(), auditScope)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens = append(tokens, obo.AccessToken, app.AccessToken)
+	}
+	spans := exp.GetSpans()
+	var got []string
+	for _, s := range spans {
+		a := attrMap(s.Attributes)
+		if s.Name != "downstream.token" || a["handoff.tenant.id"] != entra.HomeTenantID {
+			t.Errorf("span %s attributes %v", s.Name, a)
+		}
+		got = append(got, a["handoff.token.kind"]+" "+a["handoff.token.cache"])
+	}
+	if want := "obo miss, client_credentials miss, obo hit, client_credentials hit"; strings.Join(got, ", ") != want {
+		t.Errorf("acquisitions %q, want %q", strings.Join(got, ", "), want)
+	}
+	noSecrets(t, spans, append(tokens, alice.Token, entra.TaskAPISecret)...)
+
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]int64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name != "handoff.token.acquisitions" {
+				continue
+			}
+			for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+				a := attrMap(dp.Attributes.ToSlice())
+				counts[a["handoff.token.kind"]+" "+a["handoff.token.cache"]] += dp.Value
+			}
+		}
+	}
+	for _, k := range []string{"obo miss", "obo hit", "client_credentials miss", "client_credentials hit"} {
+		if counts[k] != 1 {
+			t.Errorf("handoff.token.acquisitions %s = %d, want 1 (all: %v)", k, counts[k], counts)
+		}
+	}
+}
+
+// A refused credential is an error span saying what kind of error,
+// without Entra's text or the secret.
+func TestTokenAcquisitionErrorSpan(t *testing.T) {
+	e := newEnv(t, entra.Config{})
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	const wrong = "not-the-secret-at-all"
+	cred, err := downstream.ClientSecret(wrong)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := e.client(t, cred, func(cfg *downstream.Config) { cfg.TracerProvider = tp })
+	if _, err := c.AppToken(context.Background(), auditScope); err == nil {
+		t.Fatal("a wrong secret got a token")
+	}
+	spans := exp.GetSpans()
+	if len(spans) != 1 || spans[0].Status.Code.String() != "Error" || attrMap(spans[0].Attributes)["error.type"] != "credential" {
+		t.Fatalf("spans %+v; want one error span of type credential", spans)
+	}
+	noSecrets(t, spans, wrong, entra.TaskAPISecret)
+}
+
+// Validation is a span saying how it ended and, for a valid token, whose
+// it is; never the token.
+func TestValidationSpan(t *testing.T) {
+	e := newEnv(t, entra.Config{})
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	v, err := entraauth.New(context.Background(), e.srv.BaseURL(), entraauth.Config{
+		ClientID: entra.TaskAPIClientID, AllowAnyTenant: true, HTTPClient: e.srv.HTTPClient(), TracerProvider: tp,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice := e.user(t, entra.HomeTenantID, "alice@home.handoff.test")
+	h := v.Protect(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), entraauth.Scopes(entra.ScopeAccessAsUser))
+	for _, tok := range []string{alice.Token, alice.Token + "x"} {
+		r := httptest.NewRequest("GET", "/api/me", nil)
+		r.Header.Set("Authorization", "Bearer "+tok)
+		h.ServeHTTP(httptest.NewRecorder(), r)
+	}
+	spans := exp.GetSpans()
+	if len(spans) != 2 {
+		t.Fatalf("%d spans, want 2", len(spans))
+	}
+	if a := attrMap(spans[0].Attributes); spans[0].Name != "entraauth.validate" || a["handoff.auth.outcome"] != "valid" ||
+		a["handoff.tenant.id"] != entra.HomeTenantID || a["handoff.caller_app.id"] != entra.DevClientID {
+		t.Errorf("a valid token's span: %s %v", spans[0].Name, a)
+	}
+	if a := attrMap(spans[1].Attributes); a["handoff.auth.outcome"] != "rejected" {
+		t.Errorf("a tampered token's span: %v", a)
+	}
+	noSecrets(t, spans, alice.Token)
+}
