@@ -19,8 +19,11 @@ type OutboxReplay interface {
 	// id), and set to what was stored. It returns the event as it is now
 	// and whether this call moved it: an event that is not dead (pending:
 	// replayed meanwhile, or never dead) is returned as is, replayed false,
-	// and audit is not written. An event the tenant's outbox does not hold
-	// (unknown, another tenant's, or delivered) is ErrNotFound.
+	// and audit is not written. Nor is it when the replayed event is itself
+	// a replay's audit record (ActionOutboxReplay): auditing the replay of
+	// an audit record again could go on without end. An event the tenant's
+	// outbox does not hold (unknown, another tenant's, or delivered) is
+	// ErrNotFound.
 	ReplayDead(ctx context.Context, tenantID, eventID string, next time.Time, audit *OutboxEvent) (ev OutboxEvent, replayed bool, err error)
 }
 

@@ -28,7 +28,7 @@ func (s *Store) ReplayDead(ctx context.Context, tenantID, eventID string, next t
 		if errors.Is(err, sql.ErrNoRows) {
 			return errNotWritten
 		}
-		if err != nil {
+		if err != nil || ev.Action == store.ActionOutboxReplay {
 			return err
 		}
 		return insertEvent(ctx, tx, a)
@@ -47,6 +47,8 @@ func (s *Store) ReplayDead(ctx context.Context, tenantID, eventID string, next t
 	case err != nil:
 		return store.OutboxEvent{}, false, err
 	}
-	store.Stored(audit, a)
+	if ev.Action != store.ActionOutboxReplay {
+		store.Stored(audit, a)
+	}
 	return ev, true, nil
 }

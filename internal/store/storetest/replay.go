@@ -18,6 +18,7 @@ var replayTests = []struct {
 	{"Replay/NotFound", testReplayNotFound},
 	{"Replay/AllOrNothing", testReplayAtomic},
 	{"Replay/ConcurrentReplaysMoveOnce", testReplayConcurrent},
+	{"Replay/AReplayAuditIsNotAuditedAgain", testReplayNoLoop},
 }
 
 // deadLetter writes a task with an event and dead-letters the event.
@@ -167,5 +168,36 @@ func testReplayConcurrent(t *testing.T, s store.Store) {
 	}
 	if audits != 1 {
 		t.Errorf("%d replay audit events written, want 1", audits)
+	}
+}
+
+// testReplayNoLoop: replaying a replay's own audit record (dead-lettered)
+// moves it, but writes no further audit record.
+func testReplayNoLoop(t *testing.T, s store.Store) {
+	tenant := randomID("tenant")
+	dead := deadLetter(t, s, tenant)
+	first := replayAudit()
+	if _, replayed, err := s.ReplayDead(ctx(t), tenant, dead.EventID, time.Now(), first); err != nil || !replayed {
+		t.Fatalf("ReplayDead = %v, %v", replayed, err)
+	}
+	if err := s.MarkFailed(ctx(t), tenant, first.EventID, "rejected: 400", time.Now(), true); err != nil {
+		t.Fatal(err)
+	}
+	second := replayAudit()
+	kept := *second
+	got, replayed, err := s.ReplayDead(ctx(t), tenant, first.EventID, time.Now(), second)
+	if err != nil || !replayed || got.Action != store.ActionOutboxReplay || got.State != store.OutboxPending {
+		t.Fatalf("replaying the replay's audit record = %+v, %v, %v", got, replayed, err)
+	}
+	if *second != kept {
+		t.Errorf("the caller's audit event was changed to %+v, but none was written", *second)
+	}
+	for _, e := range outbox(t, s, tenant, store.OutboxPending) {
+		if e.EventID == second.EventID {
+			t.Errorf("a replay of a replay's audit record was audited: %+v", e)
+		}
+	}
+	if n := len(outbox(t, s, tenant, store.OutboxPending)); n != 2 {
+		t.Errorf("%d pending events, want the first event and its replay's audit record", n)
 	}
 }

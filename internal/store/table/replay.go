@@ -46,11 +46,17 @@ func (s *Store) ReplayDead(ctx context.Context, tenantID, eventID string, next t
 		if err != nil {
 			return store.OutboxEvent{}, false, err
 		}
-		move := aztables.TransactionAction{ActionType: aztables.TransactionTypeUpdateReplace, Entity: b, IfMatch: &etag}
-		_, err = s.tasks.SubmitTransaction(ctx, append([]aztables.TransactionAction{move}, auditActions...), nil)
+		actions := []aztables.TransactionAction{{ActionType: aztables.TransactionTypeUpdateReplace, Entity: b, IfMatch: &etag}}
+		audited := o.Action != store.ActionOutboxReplay
+		if audited {
+			actions = append(actions, auditActions...)
+		}
+		_, err = s.tasks.SubmitTransaction(ctx, actions, nil)
 		switch {
 		case err == nil:
-			store.Stored(audit, a)
+			if audited {
+				store.Stored(audit, a)
+			}
 			return o.event(), true, nil
 		case !hasStatus(err, http.StatusPreconditionFailed) && !hasStatus(err, http.StatusNotFound):
 			return store.OutboxEvent{}, false, tableErr("replay dead letter", err)
