@@ -464,7 +464,6 @@ if (process.env.DEVSTACK_PID) {
       await ops.page.getByTestId("replay-result").getByText(/: delivered\.$/).waitFor();
       assert.equal(await letter(ops.page).count(), 0, "the dead letter is still listed");
       assert.equal(Number(await ops.page.getByTestId("outbox-dead").innerText()), deadBefore - 1);
-      await ops.page.screenshot({ path: join(SHOTS, "outbox.png"), fullPage: true });
     } finally {
       await ops.ctx.close();
     }
