@@ -330,7 +330,7 @@ func printSummary(w io.Writer, s *devstack.Stack, spa bool) {
 
 	allowed := strings.Split(s.Settings(devstack.AppTask)["ALLOWED_TENANT_IDS"], ",")
 	fmt.Fprintf(w, "\nTest users (password %s):\n\n", entra.DefaultUserPassword)
-	fmt.Fprintln(tw, "  TENANT\tNAME\tUSERNAME\tROLE ON THE TASK API")
+	fmt.Fprintln(tw, "  TENANT\tNAME\tUSERNAME\tROLES ON THE TASK API")
 	for _, t := range s.Entra.Directory().Tenants {
 		tenant := fmt.Sprintf("%s (%s)", t.DisplayName, t.ID)
 		if !slices.Contains(allowed, t.ID) {
@@ -340,11 +340,15 @@ func printSummary(w io.Writer, s *devstack.Stack, spa bool) {
 			if i > 0 {
 				tenant = ""
 			}
-			role := "none"
+			var roles []string
 			for _, a := range t.AppRoleAssignments {
 				if a.PrincipalType == entra.PrincipalUser && a.PrincipalID == u.ObjectID && a.ResourceAppID == entra.TaskAPIClientID {
-					role = a.Role
+					roles = append(roles, a.Role)
 				}
+			}
+			role := strings.Join(roles, ", ")
+			if role == "" {
+				role = "none"
 			}
 			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", tenant, u.Name, u.PreferredUsername, role)
 		}

@@ -100,6 +100,7 @@ type Store interface {
 	store.Tasks
 	store.IdempotentTasks
 	store.Outbox
+	store.OutboxReplay
 }
 
 // App serves the Task API.

@@ -69,6 +69,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Outbox/Paging", testOutboxPaging},
 	}
 	tests = append(tests, idempotencyTests...)
+	tests = append(tests, replayTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
