@@ -3,11 +3,13 @@ package otlpsink_test
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -276,5 +278,32 @@ func TestFetchTraceAndRecent(t *testing.T) {
 		if resp.StatusCode != 404 {
 			t.Errorf("an unknown route answered %d", resp.StatusCode)
 		}
+	}
+}
+
+func TestServeStopsWithItsContext(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := otlpsink.New(otlpsink.Limits{})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, l) }()
+	resp, err := http.Post("http://"+l.Addr().String()+"/v1/traces", protobuf, bytes.NewReader(request("task", span(1, 1, "a"))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || len(s.Recent(1)) != 1 {
+		t.Fatalf("served: %d, kept %v", resp.StatusCode, s.Recent(1))
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Serve = %v after its context ended, want nil", err)
+	}
+	if c, err := net.Dial("tcp", l.Addr().String()); err == nil {
+		c.Close()
+		t.Error("the port still answers")
 	}
 }
