@@ -198,7 +198,7 @@ func bindPorts(o Options) (_ *listeners, err error) {
 			return nil, err
 		}
 	}
-	if o.Telemetry.local() {
+	if o.Telemetry.RunsReceiver() {
 		if ls.traces, err = listen("trace receiver", o.Ports.Traces); err != nil {
 			return nil, err
 		}

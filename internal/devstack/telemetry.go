@@ -46,8 +46,8 @@ func ExternalOTLP(environ []string) map[string]string {
 	return vars
 }
 
-// local reports whether t runs devstack's receiver.
-func (t Telemetry) local() bool { return !t.Off && t.External[EnvOTLPEndpoint] == "" }
+// RunsReceiver reports whether t runs devstack's receiver.
+func (t Telemetry) RunsReceiver() bool { return !t.Off && t.External[EnvOTLPEndpoint] == "" }
 
 // settings are the OTEL_* settings every app gets: none when off, the
 // external ones, or devstack's receiver at sinkURL.
@@ -55,7 +55,7 @@ func (t Telemetry) settings(sinkURL string) map[string]string {
 	switch {
 	case t.Off:
 		return nil
-	case !t.local():
+	case !t.RunsReceiver():
 		return maps.Clone(t.External)
 	}
 	return map[string]string{
