@@ -4,12 +4,17 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -112,4 +117,42 @@ func TestDemo(t *testing.T) {
 			t.Errorf("devstack trace lists no demo trace:\n%s", list)
 		}
 	})
+}
+
+// The trace receiver's port is checked with the others, before any build.
+func TestTraceReceiverPortIsChecked(t *testing.T) {
+	// Under the lock every fixed-port run here takes: make run's ports
+	// are free but for the receiver's, held here.
+	lock, err := os.OpenFile("/tmp/handoff-ports.lock", os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+	l, err := net.Listen("tcp", "127.0.0.1:7075")
+	if err != nil {
+		t.Skipf("7075 is taken by something else: %v", err)
+	}
+	defer l.Close()
+	state := t.TempDir()
+	// A run that got past its check would not end: a minute is plenty.
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(testRoot, "bin", "devstack"), "run", "-state", state, "-no-spa")
+	cmd.Dir = repoRoot(t)
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("devstack run = %v, want exit status 1:\n%s", err, out)
+	}
+	want := "devstack: 127.0.0.1:7075 (the trace receiver) is in use: is another devstack (make run) running?"
+	if !strings.HasPrefix(string(out), want) || strings.Count(string(out), "\n") != 1 {
+		t.Errorf("output = %q, want one line starting %q", out, want)
+	}
+	if _, err := os.Stat(filepath.Join(state, "bin")); !os.IsNotExist(err) {
+		t.Errorf("devstack built handlers before it checked its ports (%v)", err)
+	}
 }
