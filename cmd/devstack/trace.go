@@ -141,8 +141,9 @@ const traceWait = 10 * time.Second
 const tracePoll = 200 * time.Millisecond
 
 // waitForTrace polls the receiver at base for trace id until it holds
-// spans of every app in apps, or wait has passed; it returns what arrived
-// and the apps still missing.
+// spans of every app in apps and the parent of every span (an app exports
+// in batches: a child can come before its parent), or wait has passed; it
+// returns what arrived and the apps still missing.
 func waitForTrace(ctx context.Context, hc *http.Client, base, id string, apps []string, wait time.Duration) (otlpsink.TraceResponse, []string, error) {
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
@@ -162,7 +163,7 @@ func waitForTrace(ctx context.Context, hc *http.Client, base, id string, apps []
 				missing = append(missing, app)
 			}
 		}
-		if len(missing) == 0 {
+		if len(missing) == 0 && !hasOrphans(t.Spans) {
 			return t, nil, nil
 		}
 		select {
@@ -171,4 +172,13 @@ func waitForTrace(ctx context.Context, hc *http.Client, base, id string, apps []
 		case <-time.After(tracePoll):
 		}
 	}
+}
+
+// hasOrphans reports whether a span's parent is not among spans.
+func hasOrphans(spans []otlpsink.Span) bool {
+	ids := map[string]bool{}
+	for _, s := range spans {
+		ids[s.SpanID] = true
+	}
+	return slices.ContainsFunc(spans, func(s otlpsink.Span) bool { return s.ParentSpanID != "" && !ids[s.ParentSpanID] })
 }

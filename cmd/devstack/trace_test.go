@@ -193,3 +193,33 @@ func TestWaitForTraceNamesMissingApps(t *testing.T) {
 		t.Errorf("a complete trace: %d spans, missing %v, %v", len(got.Spans), missing, err)
 	}
 }
+
+// A child can arrive before its parent (each app exports in batches): the
+// wait goes on until the parent is there too.
+func TestWaitForTraceWaitsForParents(t *testing.T) {
+	srv, _ := sinkWithRunInfo(t, runInfo{})
+	task, notification, audit := tracer(t, srv, "task"), tracer(t, srv, "notification"), tracer(t, srv, "audit")
+	ctx, root := task.Start(context.Background(), "POST /api/tasks") // ended (sent) last
+	for _, tr := range []trace.Tracer{task, notification, audit} {
+		_, s := tr.Start(ctx, "child")
+		s.End()
+	}
+	id := root.SpanContext().TraceID().String()
+	type result struct {
+		spans   int
+		missing []string
+		err     error
+	}
+	done := make(chan result, 1)
+	go func() {
+		got, missing, err := waitForTrace(context.Background(), srv.Client(), srv.URL, id, demoApps, 30*time.Second)
+		done <- result{len(got.Spans), missing, err}
+	}()
+	// The three children are there (each End sent its span): the wait
+	// goes on until their parent is.
+	time.Sleep(3 * tracePoll)
+	root.End()
+	if r := <-done; r.err != nil || r.missing != nil || r.spans != 4 {
+		t.Errorf("waitForTrace = %d spans, missing %v, %v; want the 3 children and their parent", r.spans, r.missing, r.err)
+	}
+}
