@@ -46,22 +46,22 @@ func demo(ctx context.Context, args []string) error {
 	if fs.NArg() > 0 {
 		usage()
 	}
+	if *state != "" {
+		target, err := runningTarget(*state)
+		if err != nil {
+			return err
+		}
+		return runDemo(ctx, target, os.Stdout)
+	}
 	p, err := findPaths()
 	if err != nil {
 		return err
 	}
-	var target demoTarget
-	if *state != "" {
-		if target, err = runningTarget(*state); err != nil {
-			return err
-		}
-	} else {
-		var stop func()
-		if target, stop, err = defaultTarget(ctx, p); err != nil {
-			return err
-		}
-		defer stop()
+	target, stop, err := defaultTarget(ctx, p)
+	if err != nil {
+		return err
 	}
+	defer stop()
 	return runDemo(ctx, target, os.Stdout)
 }
 

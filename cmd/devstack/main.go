@@ -348,7 +348,7 @@ func printSummary(w io.Writer, s *devstack.Stack, spa bool) {
 	fmt.Fprintf(tw, "  Audit Service\t%s/api\t(/audit)\n", s.URL(devstack.AppAudit))
 	fmt.Fprintf(tw, "  CA certificate\t%s\t(curl --cacert, NODE_EXTRA_CA_CERTS; see the README to trust it in a browser)\n", ca)
 	fmt.Fprintf(tw, "  Data\t%s\n", relative(filepath.Join(s.StateDir(), "data")))
-	fmt.Fprintln(tw, tracesLine(s))
+	fmt.Fprintln(tw, tracesLine(s.TracesURL(), s.OTLPEndpoint()))
 	if spki, err := devstack.SPKIHash(s.CAFile()); err == nil {
 		fmt.Fprintf(tw, "  CA SPKI hash\t%s\t(chromium --ignore-certificate-errors-spki-list=%s)\n", spki, spki)
 	}

@@ -19,13 +19,14 @@ import (
 	"github.com/handoff-dev/handoff/internal/tracetree"
 )
 
-// tracesLine is the banner's line on where the apps' spans go.
-func tracesLine(s *devstack.Stack) string {
+// tracesLine is the banner's line on where the apps' spans go: to
+// devstack's receiver at tracesURL, or to otlpEndpoint, or nowhere.
+func tracesLine(tracesURL, otlpEndpoint string) string {
 	switch {
-	case s.TracesURL() != "":
-		return fmt.Sprintf("  Traces\t%s\t(the apps' OTLP; bin/devstack trace lists them, bin/devstack trace <trace id> prints one)", s.TracesURL())
-	case s.OTLPEndpoint() != "":
-		return fmt.Sprintf("  Traces\tsent to %s\t(%s from your environment; devstack keeps none)", s.OTLPEndpoint(), devstack.EnvOTLPEndpoint)
+	case tracesURL != "":
+		return fmt.Sprintf("  Traces\t%s\t(the apps' OTLP; bin/devstack trace lists them, bin/devstack trace <trace id> prints one)", tracesURL)
+	case otlpEndpoint != "":
+		return fmt.Sprintf("  Traces\tsent to %s\t(%s from your environment; devstack keeps none)", otlpEndpoint, devstack.EnvOTLPEndpoint)
 	}
 	return "  Traces\toff\t(-no-traces: the apps export nothing)"
 }

@@ -223,3 +223,15 @@ func TestWaitForTraceWaitsForParents(t *testing.T) {
 		t.Errorf("waitForTrace = %d spans, missing %v, %v; want the 3 children and their parent", r.spans, r.missing, r.err)
 	}
 }
+
+func TestTracesLine(t *testing.T) {
+	for _, c := range []struct{ traces, otlp, want string }{
+		{"http://127.0.0.1:7075", "http://127.0.0.1:7075", "  Traces\thttp://127.0.0.1:7075\t(the apps' OTLP; bin/devstack trace lists them"},
+		{"", "https://otlp.example:4318", "  Traces\tsent to https://otlp.example:4318\t(OTEL_EXPORTER_OTLP_ENDPOINT from your environment; devstack keeps none)"},
+		{"", "", "  Traces\toff\t(-no-traces: the apps export nothing)"},
+	} {
+		if got := tracesLine(c.traces, c.otlp); !strings.HasPrefix(got, c.want) {
+			t.Errorf("tracesLine(%q, %q) = %q, want %q…", c.traces, c.otlp, got, c.want)
+		}
+	}
+}
