@@ -125,8 +125,8 @@ func FetchRecent(ctx context.Context, hc *http.Client, base string, n int) ([]Tr
 	return list, err
 }
 
-// maxAnswerBytes bounds an admin answer FetchTrace or FetchRecent reads.
-const maxAnswerBytes = 64 << 20
+// MaxAnswerBytes bounds an answer FetchTrace or FetchRecent reads.
+const MaxAnswerBytes = 64 << 20
 
 func get(ctx context.Context, hc *http.Client, u string, v any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
@@ -138,9 +138,12 @@ func get(ctx context.Context, hc *http.Client, u string, v any) error {
 		return fmt.Errorf("the trace receiver: %w", err)
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxAnswerBytes+1))
 	if err != nil {
 		return fmt.Errorf("the trace receiver: %w", err)
+	}
+	if len(b) > MaxAnswerBytes {
+		return fmt.Errorf("the trace receiver's answer is over %d bytes", MaxAnswerBytes)
 	}
 	if resp.StatusCode != http.StatusOK {
 		var e errorResponse

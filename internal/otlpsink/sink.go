@@ -2,12 +2,15 @@ package otlpsink
 
 import (
 	"compress/gzip"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"sync"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -224,4 +227,32 @@ func (s *Sink) receiveLogs(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 	}
 	answer(w, &collectorlogs.ExportLogsServiceResponse{}, err)
+}
+
+// Timeouts of [Sink.Serve]'s server.
+const (
+	// ReadHeaderTimeout bounds a request's headers.
+	ReadHeaderTimeout = 10 * time.Second
+	// ShutdownTimeout bounds the wait for requests in flight once ctx ends.
+	ShutdownTimeout = 5 * time.Second
+)
+
+// Serve serves the sink on l until ctx ends, then shuts down (requests in
+// flight get ShutdownTimeout) and returns nil.
+func (s *Sink) Serve(ctx context.Context, l net.Listener) error {
+	srv := &http.Server{Handler: s, ReadHeaderTimeout: ReadHeaderTimeout}
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	err := srv.Serve(l)
+	if errors.Is(err, http.ErrServerClosed) {
+		<-stopped
+		return nil
+	}
+	return fmt.Errorf("the trace receiver: %w", err)
 }

@@ -3,11 +3,13 @@ package otlpsink_test
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -276,5 +278,59 @@ func TestFetchTraceAndRecent(t *testing.T) {
 		if resp.StatusCode != 404 {
 			t.Errorf("an unknown route answered %d", resp.StatusCode)
 		}
+	}
+}
+
+func TestServeStopsWithItsContext(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := otlpsink.New(otlpsink.Limits{})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, l) }()
+	resp, err := http.Post("http://"+l.Addr().String()+"/v1/traces", protobuf, bytes.NewReader(request("task", span(1, 1, "a"))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || len(s.Recent(1)) != 1 {
+		t.Fatalf("served: %d, kept %v", resp.StatusCode, s.Recent(1))
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Serve = %v after its context ended, want nil", err)
+	}
+	if c, err := net.Dial("tcp", l.Addr().String()); err == nil {
+		c.Close()
+		t.Error("the port still answers")
+	}
+}
+
+func TestListDefaultsToDefaultRecent(t *testing.T) {
+	s := otlpsink.New(otlpsink.Limits{})
+	for tr := byte(1); tr <= otlpsink.DefaultRecent+5; tr++ {
+		post(t, s, "/v1/traces", protobuf, request("task", span(tr, 1, fmt.Sprint("trace ", tr))))
+	}
+	var list []otlpsink.TraceSummary
+	w := get(t, s, "/traces", "127.0.0.1:5555", "127.0.0.1:7075")
+	if err := json.Unmarshal(w.Body.Bytes(), &list); err != nil || len(list) != otlpsink.DefaultRecent || list[0].Root != fmt.Sprint("trace ", otlpsink.DefaultRecent+5) {
+		t.Errorf("GET /traces listed %d (%v), want the %d newest, newest first", len(list), err, otlpsink.DefaultRecent)
+	}
+}
+
+// A receiver (or something else on its port) that answers without end is
+// cut off at MaxAnswerBytes.
+func TestFetchRefusesAnAnswerOverTheLimit(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Valid JSON, once whole: leading spaces and an empty list.
+		w.Write(bytes.Repeat([]byte(" "), otlpsink.MaxAnswerBytes))
+		w.Write([]byte("[]"))
+	}))
+	defer srv.Close()
+	_, err := otlpsink.FetchRecent(t.Context(), srv.Client(), srv.URL, 1)
+	if err == nil || !strings.Contains(err.Error(), "answer is over") {
+		t.Errorf("FetchRecent = %v, want the answer refused as over the limit", err)
 	}
 }

@@ -2,6 +2,7 @@ package otlpsink
 
 import (
 	"cmp"
+	"net/http"
 	"slices"
 	"time"
 
@@ -18,7 +19,7 @@ func (s *Sink) store(req *collectortrace.ExportTraceServiceRequest) error {
 			for _, p := range ss.GetSpans() {
 				sp, err := convert(service, p)
 				if err != nil {
-					return &requestError{400, err.Error()}
+					return &requestError{http.StatusBadRequest, err.Error()}
 				}
 				spans = append(spans, sp)
 			}
