@@ -42,7 +42,8 @@ browser-test:
 	cd web && DEVSTACK_PID=$$pid STATE_DIR=$$tmp/state CHROMIUM=$$chromium node tests/browser.test.mjs \
 	  || { echo "devstack log: $$log (tail below)"; tail -30 $$log; exit 1; }
 
-## demo: sign in as alice, create a task, print tokens A, B and C decoded side by side.
+## demo: sign in as alice, create a task, print tokens A, B and C decoded side by side, then
+## the create's trace as a tree (see "See a trace locally" in docs/operations.md).
 demo:
 	@exec env GO='$(GO)' scripts/run.sh demo
 

@@ -241,7 +241,7 @@ func TestAzureYAML(t *testing.T) {
 
 // hookScripts are infra/hooks: azure.yaml's hooks and the steps
 // postprovision.sh runs.
-var hookScripts = []string{"preflight.sh", "postprovision.sh", "app-role-assignment.sh", "client-secret.sh"}
+var hookScripts = []string{"preflight.sh", "postprovision.sh", "app-role-assignment.sh", "operator-roles.sh", "client-secret.sh"}
 
 func TestCheckAzureYAMLReports(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join("..", "azure.yaml"))

@@ -350,6 +350,9 @@ output AZURE_AUDIT_SP_ID string = entra.outputs.appRoleAssignment.resourceId
 @description('Id of the Audit Service\'s AuditLog.Write app role.')
 output AUDIT_WRITE_ROLE_ID string = entra.outputs.appRoleAssignment.appRoleId
 
+@description('Id of the Task API\'s Outbox.Replay.All app role: the postprovision hook assigns it to TASK_API_OPERATORS (on AZURE_TASK_API_SP_ID).')
+output OUTBOX_REPLAY_ALL_ROLE_ID string = entra.outputs.outboxReplayAllRoleId
+
 @description('The Task API\'s credential mode (the postprovision hook acts on keyvault-secret only).')
 output TASK_API_CREDENTIAL string = taskApiCredential
 

@@ -62,6 +62,8 @@ func startBench(ctx context.Context, o options) (*bench, error) {
 		EntraDirectory: dir,
 		// The sweep timer would add work unrelated to the requests.
 		TimersManual: true,
+		// Exporting telemetry is measured only when asked (-traces).
+		Telemetry: devstack.Telemetry{Off: !o.traces},
 	})
 	if err != nil {
 		b.log.Close()

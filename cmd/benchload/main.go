@@ -7,7 +7,11 @@
 // the latency of the first create after a cold start of the three apps,
 // with the emulator's token endpoint slowed to -token-latency.
 //
-//	go run ./cmd/benchload [-n 3000] [-max 20s] [-profile task] [-warm-up off]
+//	go run ./cmd/benchload [-n 3000] [-max 20s] [-profile task] [-warm-up off] [-traces]
+//
+// The apps export no telemetry unless -traces: then they send their spans
+// and metrics to devstack's trace receiver, as under make run, so the table
+// shows what exporting costs.
 //
 // Linux only: CPU, memory and disk figures come from /proc/<pid>.
 package main
@@ -52,6 +56,7 @@ type options struct {
 	maxDuration  time.Duration
 	tokenLatency time.Duration
 	warmUp       string // the apps' WARM_UP: on or off
+	traces       bool   // the apps export OTLP to devstack's trace receiver
 	profile      string // an app name, or ""
 	profileDir   string
 	stateDir     string // "" means a temporary directory, removed at the end
@@ -78,6 +83,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.maxDuration, "max", DefaultMaxDuration, "duration of one load, at most")
 	fs.DurationVar(&o.tokenLatency, "token-latency", DefaultTokenLatency, "the emulator's token latency for the cold start")
 	fs.StringVar(&o.warmUp, "warm-up", "on", "the apps' warm-up at start (WARM_UP): on, or off to measure the cold start without it")
+	fs.BoolVar(&o.traces, "traces", false, "the apps export their spans and metrics to devstack's trace receiver, as under make run (default: no telemetry)")
 	fs.StringVar(&o.profile, "profile", "", "write a CPU profile of this app (task, notification or audit) during the loads")
 	fs.StringVar(&o.profileDir, "profile-dir", filepath.Join(".state", "bench"), "where the profile is written")
 	fs.StringVar(&o.stateDir, "state", "", "state directory (default: a new one in .state/bench, removed at the end)")

@@ -15,7 +15,7 @@ import (
 func TestFlags(t *testing.T) {
 	o, err := parseFlags(nil, io.Discard)
 	if err != nil || o.requests != DefaultRequests || o.maxDuration != DefaultMaxDuration ||
-		o.tokenLatency != DefaultTokenLatency || o.warmUp != "on" || o.profile != "" {
+		o.tokenLatency != DefaultTokenLatency || o.warmUp != "on" || o.profile != "" || o.traces {
 		t.Fatalf("defaults: %+v, %v", o, err)
 	}
 	for _, tc := range []struct {
@@ -37,8 +37,8 @@ func TestFlags(t *testing.T) {
 			t.Errorf("%v: error %v, stderr %q; want it to name %q", tc.args, err, stderr.String(), tc.want)
 		}
 	}
-	if o, err := parseFlags([]string{"-n", "100000", "-max", "2m", "-profile", "audit", "-warm-up", "off"}, io.Discard); err != nil ||
-		o.requests != MaxRequests || o.maxDuration != MaxMaxDuration || o.profile != "audit" || o.warmUp != "off" {
+	if o, err := parseFlags([]string{"-n", "100000", "-max", "2m", "-profile", "audit", "-warm-up", "off", "-traces"}, io.Discard); err != nil ||
+		o.requests != MaxRequests || o.maxDuration != MaxMaxDuration || o.profile != "audit" || o.warmUp != "off" || !o.traces {
 		t.Errorf("the upper bounds: %+v, %v", o, err)
 	}
 }

@@ -37,6 +37,12 @@ func (b *bench) run(ctx context.Context, out io.Writer) error {
 	if err := printTable(out, rows, verify); err != nil {
 		return err
 	}
+	if b.o.traces {
+		spans := b.stack.Traces().Counts().Spans
+		if _, err := fmt.Fprintf(out, "telemetry: on (-traces): the apps exported %d spans to devstack's trace receiver\n", spans); err != nil {
+			return err
+		}
+	}
 	if b.profile != "" {
 		if err := b.saveProfile(out); err != nil {
 			return err

@@ -1,6 +1,6 @@
 // Command devstack runs the whole system locally.
 //
-//	devstack [run]   check the ports of docs/architecture.md (7070-7074, and 3000 for the SPA), rebuild
+//	devstack [run]   check the ports of docs/architecture.md (7070-7075, and 3000 for the SPA), rebuild
 //	                 the SPA when web/ changed (with Node.js), build the three
 //	                 handlers into .state/bin, start the Entra ID and Key Vault
 //	                 emulators and the three apps, print the URLs, the test
@@ -9,8 +9,12 @@
 //	devstack token   print an access token from the running devstack (see
 //	                 token.go): `devstack token alice`, `devstack token --for
 //	                 notification alice`, `devstack token --app operator --for audit`
+//	devstack trace   print a trace the apps sent to the running devstack as a
+//	                 tree (see trace.go): `devstack trace <trace id>`; without
+//	                 an id, list the most recent traces
 //	devstack demo    sign in as alice, show tokens A, B and C decoded side by
-//	                 side, and create a task through the Task API
+//	                 side, create a task through the Task API with a
+//	                 traceparent of its own, and print that trace's tree
 //
 // `make run` builds this command into bin/devstack and execs it
 // (scripts/run.sh), so signals reach it directly: Ctrl-C stops everything
@@ -21,11 +25,18 @@
 // describes itself in .state/devstack.json (its URLs, CA and process ids),
 // which `devstack token` reads; a clean stop removes the file.
 //
+// devstack runs a trace receiver (internal/otlpsink) on 7075 and points the
+// apps' OTEL_EXPORTER_OTLP_ENDPOINT at it, unless -no-traces, or unless
+// OTEL_EXPORTER_OTLP_ENDPOINT is set in devstack's environment: then the
+// apps get that (and the other OTEL_EXPORTER_OTLP_* variables) instead, and
+// the banner says so.
+//
 // The demo uses the stack already running on the default ports (`make run`
 // in another terminal) when the Entra emulator and the Task API answer
 // there; when nothing answers, it builds and starts a stack of its own for
 // the demo, with its logs in .state/demo.log, and stops it at the end. A
-// stack that answers only in part is an error.
+// stack that answers only in part is an error. `devstack demo -state DIR`
+// uses the devstack running with that state directory instead.
 //
 // It runs from anywhere inside the repository; state (the emulator's CA
 // and keys, the SQLite files, the binaries) lives in <repo>/.state. Every
@@ -58,9 +69,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
-	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/public"
-
 	"github.com/handoff-dev/handoff/emulator/entra"
 	"github.com/handoff-dev/handoff/internal/devstack"
 )
@@ -84,10 +92,9 @@ func main() {
 	case "token":
 		err = tokenCommand(ctx, args, os.Stdout)
 	case "demo":
-		if len(args) > 0 {
-			usage()
-		}
-		err = demo(ctx)
+		err = demo(ctx, args)
+	case "trace":
+		err = traceCommand(ctx, args, os.Stdout)
 	default:
 		usage()
 	}
@@ -107,12 +114,17 @@ func fail(err error) {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, `usage: devstack [run] [-state DIR] [-free-ports] [-no-spa]
+	fmt.Fprintln(os.Stderr, `usage: devstack [run] [-state DIR] [-free-ports] [-no-spa] [-no-traces]
                    start the whole system locally until Ctrl-C or SIGTERM
        devstack token [-state DIR] [--for task|notification] USER
        devstack token [-state DIR] --app operator|task --for audit
                    print an access token from the running devstack
-       devstack demo    sign in as alice, create a task, show tokens A, B and C`)
+       devstack trace [-state DIR] [-n N] [TRACE_ID]
+                   print a trace of the running devstack as a tree, or list
+                   the N most recent traces (default 20)
+       devstack demo [-state DIR]
+                   sign in as alice, create a task, show tokens A, B and C
+                   and the create's trace`)
 	os.Exit(2)
 }
 
@@ -137,8 +149,8 @@ func findPaths() (paths, error) {
 }
 
 // start builds the handlers and starts a stack on ports, serving the SPA
-// in spaDir unless it is "".
-func start(ctx context.Context, p paths, out io.Writer, ports devstack.Ports, spaDir string) (*devstack.Stack, error) {
+// in spaDir unless it is "", with the apps exporting as telemetry says.
+func start(ctx context.Context, p paths, out io.Writer, ports devstack.Ports, spaDir string, telemetry devstack.Telemetry) (*devstack.Stack, error) {
 	bin := filepath.Join(p.state, "bin")
 	what := "building the handlers into " + relative(bin)
 	if _, err := os.Stat(bin); err != nil {
@@ -149,7 +161,7 @@ func start(ctx context.Context, p paths, out io.Writer, ports devstack.Ports, sp
 		return nil, err
 	}
 	fmt.Fprintln(os.Stderr, "devstack: starting the emulators and the apps")
-	return devstack.Start(ctx, devstack.Options{Root: p.root, StateDir: p.state, Ports: ports, Output: out, SPADir: spaDir})
+	return devstack.Start(ctx, devstack.Options{Root: p.root, StateDir: p.state, Ports: ports, Output: out, SPADir: spaDir, Telemetry: telemetry})
 }
 
 // progressEvery is how often a long step says it is still running.
@@ -182,8 +194,9 @@ func withProgress(w io.Writer, every time.Duration, what string, f func() error)
 func runCommand(ctx context.Context, stopSignals context.CancelFunc, args []string) error {
 	fs := flag.NewFlagSet("devstack run", flag.ContinueOnError)
 	state := fs.String("state", "", "the state directory (default <repo>/.state)")
-	freePorts := fs.Bool("free-ports", false, "listen on free loopback ports, not 7070-7074 (tests)")
+	freePorts := fs.Bool("free-ports", false, "listen on free loopback ports, not 7070-7075 (tests)")
 	noSPA := fs.Bool("no-spa", false, "neither build nor serve the SPA")
+	noTraces := fs.Bool("no-traces", false, "run no trace receiver: the apps export no spans or metrics")
 	if err := fs.Parse(args); err != nil {
 		return errUsage // the flag package said why
 	}
@@ -205,9 +218,10 @@ func runCommand(ctx context.Context, stopSignals context.CancelFunc, args []stri
 	}
 	webDir := filepath.Join(p.root, "web")
 	wantSPA := !*noSPA && (hasNPM() || fileExists(filepath.Join(webDir, "dist", "index.html")))
+	telemetry := telemetryFor(*noTraces)
 	// Before any build: a second `make run` fails at once.
 	if !*freePorts {
-		if err := checkPorts(ports, wantSPA); err != nil {
+		if err := checkPorts(ports, wantSPA, telemetry.RunsReceiver()); err != nil {
 			return err
 		}
 	}
@@ -219,7 +233,7 @@ func runCommand(ctx context.Context, stopSignals context.CancelFunc, args []stri
 	} else if !*noSPA {
 		fmt.Fprintln(os.Stderr, "devstack: Node.js/npm is not installed, so the SPA (web/) is not built or served")
 	}
-	s, err := start(ctx, p, os.Stderr, ports, spa)
+	s, err := start(ctx, p, os.Stderr, ports, spa, telemetry)
 	if err != nil {
 		return stoppedEarly(ctx, err)
 	}
@@ -249,9 +263,19 @@ func stoppedEarly(ctx context.Context, err error) error {
 	return nil
 }
 
-// checkPorts fails, in one line, when a port of the stack (or the SPA's)
-// is taken.
-func checkPorts(ports devstack.Ports, spa bool) error {
+// telemetryFor is where the apps export: nowhere with -no-traces, else to
+// the developer's OTEL_EXPORTER_OTLP_ENDPOINT when it is set, else to
+// devstack's trace receiver.
+func telemetryFor(noTraces bool) devstack.Telemetry {
+	if noTraces {
+		return devstack.Telemetry{Off: true}
+	}
+	return devstack.Telemetry{External: devstack.ExternalOTLP(os.Environ())}
+}
+
+// checkPorts fails, in one line, when a port of the stack (or the SPA's,
+// or the trace receiver's) is taken.
+func checkPorts(ports devstack.Ports, spa, traces bool) error {
 	check := []struct {
 		what string
 		port int
@@ -264,6 +288,12 @@ func checkPorts(ports devstack.Ports, spa bool) error {
 			what string
 			port int
 		}{"the SPA", devstack.SPAPort})
+	}
+	if traces {
+		check = append(check, struct {
+			what string
+			port int
+		}{"the trace receiver", ports.Traces})
 	}
 	for _, c := range check {
 		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", c.port))
@@ -318,6 +348,7 @@ func printSummary(w io.Writer, s *devstack.Stack, spa bool) {
 	fmt.Fprintf(tw, "  Audit Service\t%s/api\t(/audit)\n", s.URL(devstack.AppAudit))
 	fmt.Fprintf(tw, "  CA certificate\t%s\t(curl --cacert, NODE_EXTRA_CA_CERTS; see the README to trust it in a browser)\n", ca)
 	fmt.Fprintf(tw, "  Data\t%s\n", relative(filepath.Join(s.StateDir(), "data")))
+	fmt.Fprintln(tw, tracesLine(s.TracesURL(), s.OTLPEndpoint()))
 	if spki, err := devstack.SPKIHash(s.CAFile()); err == nil {
 		fmt.Fprintf(tw, "  CA SPKI hash\t%s\t(chromium --ignore-certificate-errors-spki-list=%s)\n", spki, spki)
 	}
@@ -330,7 +361,7 @@ func printSummary(w io.Writer, s *devstack.Stack, spa bool) {
 
 	allowed := strings.Split(s.Settings(devstack.AppTask)["ALLOWED_TENANT_IDS"], ",")
 	fmt.Fprintf(w, "\nTest users (password %s):\n\n", entra.DefaultUserPassword)
-	fmt.Fprintln(tw, "  TENANT\tNAME\tUSERNAME\tROLE ON THE TASK API")
+	fmt.Fprintln(tw, "  TENANT\tNAME\tUSERNAME\tROLES ON THE TASK API")
 	for _, t := range s.Entra.Directory().Tenants {
 		tenant := fmt.Sprintf("%s (%s)", t.DisplayName, t.ID)
 		if !slices.Contains(allowed, t.ID) {
@@ -340,11 +371,15 @@ func printSummary(w io.Writer, s *devstack.Stack, spa bool) {
 			if i > 0 {
 				tenant = ""
 			}
-			role := "none"
+			var roles []string
 			for _, a := range t.AppRoleAssignments {
 				if a.PrincipalType == entra.PrincipalUser && a.PrincipalID == u.ObjectID && a.ResourceAppID == entra.TaskAPIClientID {
-					role = a.Role
+					roles = append(roles, a.Role)
 				}
+			}
+			role := strings.Join(roles, ", ")
+			if role == "" {
+				role = "none"
 			}
 			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", tenant, u.Name, u.PreferredUsername, role)
 		}
@@ -376,143 +411,6 @@ func relative(path string) string {
 		return rel
 	}
 	return path
-}
-
-// demo shows the token journey: A (user → Task API), B (OBO → Notification)
-// and C (client credentials → Audit), and a create through the Task API.
-func demo(ctx context.Context) error {
-	p, err := findPaths()
-	if err != nil {
-		return err
-	}
-	ports := devstack.DefaultPorts()
-	entraURL := fmt.Sprintf("https://127.0.0.1:%d", ports.Entra)
-	taskURL := fmt.Sprintf("http://127.0.0.1:%d", ports.Task)
-	caFile := filepath.Join(p.state, "entra", "ca.pem")
-
-	// Before a first run there is no CA yet: then only a refused port tells.
-	entraClient, caErr := httpClient(caFile)
-	entraUp := answers(ctx, entraURL, entraClient)
-	if entraUp != nil && !isRefused(entraUp) && caErr != nil {
-		entraUp = caErr
-	}
-	taskUp := answers(ctx, taskURL, http.DefaultClient)
-	switch {
-	case entraUp == nil && taskUp == nil:
-		fmt.Fprintln(os.Stderr, "devstack: using the stack running on the default ports")
-	case isRefused(entraUp) && isRefused(taskUp):
-		logPath := filepath.Join(p.state, "demo.log")
-		if err := os.MkdirAll(p.state, 0o755); err != nil {
-			return err
-		}
-		logFile, err := os.Create(logPath)
-		if err != nil {
-			return err
-		}
-		defer logFile.Close()
-		fmt.Fprintf(os.Stderr, "devstack: no stack answers on the default ports; starting one for the demo (logs in %s)\n", relative(logPath))
-		s, err := start(ctx, p, logFile, devstack.DefaultPorts(), "")
-		if err != nil {
-			return fmt.Errorf("%w (logs in %s)", err, relative(logPath))
-		}
-		defer func() {
-			if err := s.Close(); err != nil {
-				fmt.Fprintln(os.Stderr, "devstack: stop:", err)
-			}
-		}()
-	default:
-		return fmt.Errorf("the stack on the default ports answers only in part (Entra emulator: %v; Task API: %v); restart `make run`", orOK(entraUp), orOK(taskUp))
-	}
-
-	hc, err := httpClient(caFile) // the stack may have just written it
-	if err != nil {
-		return err
-	}
-	taskScope := "api://" + entra.TaskAPIClientID + "/" + entra.ScopeAccessAsUser
-	user := "alice@home.handoff.test"
-
-	// A: alice signs in to the Task API with the dev client.
-	pc, err := public.New(entra.DevClientID, public.WithAuthority(entraURL+"/"+entra.HomeTenantID),
-		public.WithHTTPClient(hc), public.WithInstanceDiscovery(false))
-	if err != nil {
-		return err
-	}
-	//lint:ignore SA1019 the password grant is deprecated; the demo signs a test user in without a browser.
-	a, err := pc.AcquireTokenByUsernamePassword(ctx, []string{taskScope}, user, entra.DefaultUserPassword)
-	if err != nil {
-		return fmt.Errorf("sign in as %s: %w", user, err)
-	}
-	claimsA, err := decode(a.AccessToken)
-	if err != nil {
-		return err
-	}
-
-	// B and C: the exchanges the Task API makes on a create, repeated here
-	// with its dev secret to show what it gets.
-	cred, err := confidential.NewCredFromSecret(entra.TaskAPISecret)
-	if err != nil {
-		return err
-	}
-	tid, _ := claimsA["tid"].(string)
-	userTenant, err := confidential.New(entraURL+"/"+tid, entra.TaskAPIClientID, cred,
-		confidential.WithHTTPClient(hc), confidential.WithInstanceDiscovery(false))
-	if err != nil {
-		return err
-	}
-	b, err := userTenant.AcquireTokenOnBehalfOf(ctx, a.AccessToken, []string{entra.NotificationClientID + "/.default"})
-	if err != nil {
-		return fmt.Errorf("On-Behalf-Of: %w", err)
-	}
-	home, err := confidential.New(entraURL+"/"+entra.HomeTenantID, entra.TaskAPIClientID, cred,
-		confidential.WithHTTPClient(hc), confidential.WithInstanceDiscovery(false))
-	if err != nil {
-		return err
-	}
-	c, err := home.AcquireTokenByCredential(ctx, []string{entra.AuditClientID + "/.default"})
-	if err != nil {
-		return fmt.Errorf("client credentials: %w", err)
-	}
-	claimsB, err := decode(b.AccessToken)
-	if err != nil {
-		return err
-	}
-	claimsC, err := decode(c.AccessToken)
-	if err != nil {
-		return err
-	}
-
-	created, err := createTask(ctx, hc, taskURL, a.AccessToken)
-	if err != nil {
-		return err
-	}
-
-	w := os.Stdout
-	fmt.Fprintf(w, "\nSigned in as %s: token A, for the Task API. On a create the Task API exchanges it\n", user)
-	fmt.Fprintln(w, "On-Behalf-Of alice for token B (Notification Service, at her tenant) and gets token C as")
-	fmt.Fprintln(w, "itself with client credentials (Audit Service, home tenant); B and C below are the same")
-	fmt.Fprintln(w, "exchanges, made here with the Task API's dev secret:")
-	fmt.Fprintln(w)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "claim\tA: user → Task API\tB: OBO → Notification\tC: app → Audit")
-	for _, k := range []string{"aud", "scp", "roles", "oid", "name", "tid", "azp/appid", "idtyp"} {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k, claim(claimsA, k), claim(claimsB, k), claim(claimsC, k))
-	}
-	tw.Flush()
-
-	fmt.Fprintf(w, "\nPOST %s/api/tasks with token A → %d\n", taskURL, created.status)
-	fmt.Fprintf(tw, "  id\t%v\n  title\t%v\n  notification_status\t%v\n  audit_status\t%v\n",
-		created.body["id"], created.body["title"], created.body["notification_status"], created.body["audit_status"])
-	tw.Flush()
-	for _, k := range []string{"notification_failure", "audit_failure"} {
-		if v, ok := created.body[k]; ok {
-			j, _ := json.Marshal(v)
-			fmt.Fprintf(w, "  %s: %s\n", k, j)
-		}
-	}
-	if created.status != http.StatusCreated {
-		return fmt.Errorf("the create answered %d: %s", created.status, created.raw)
-	}
-	return nil
 }
 
 // answers reports whether something answers HTTP at base (any status):
@@ -561,34 +459,6 @@ func httpClient(caFile string) (*http.Client, error) {
 	}
 	tr := &http.Transport{Proxy: nil, TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
 	return &http.Client{Transport: tr, Timeout: 30 * time.Second}, nil
-}
-
-type response struct {
-	status int
-	raw    []byte
-	body   map[string]any
-}
-
-func createTask(ctx context.Context, hc *http.Client, taskURL, token string) (response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, taskURL+"/api/tasks",
-		strings.NewReader(`{"title":"hello from devstack demo","description":"tokens A, B and C"}`))
-	if err != nil {
-		return response{}, err
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := hc.Do(req)
-	if err != nil {
-		return response{}, fmt.Errorf("create a task: %w", err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return response{}, err
-	}
-	r := response{status: resp.StatusCode, raw: raw}
-	_ = json.Unmarshal(raw, &r.body)
-	return r, nil
 }
 
 // decode returns a JWT's claims, unverified: for display only.

@@ -24,6 +24,10 @@ type runInfo struct {
 	Audit        string         `json:"audit"`
 	CAFile       string         `json:"ca_file"`
 	Handlers     map[string]int `json:"handlers"` // app → pid at start
+	// Traces is devstack's trace receiver ("" when it runs none);
+	// OTLPEndpoint is where the apps send their spans ("" when nowhere).
+	Traces       string `json:"traces,omitempty"`
+	OTLPEndpoint string `json:"otlp_endpoint,omitempty"`
 }
 
 // writeRunInfo writes s's runInfo into stateDir, atomically, and returns
@@ -32,7 +36,7 @@ func writeRunInfo(stateDir string, s *devstack.Stack) (string, error) {
 	info := runInfo{
 		PID: os.Getpid(), Entra: s.Entra.BaseURL(), KeyVault: s.Vault.BaseURL(),
 		Task: s.URL(devstack.AppTask), Notification: s.URL(devstack.AppNotification), Audit: s.URL(devstack.AppAudit),
-		CAFile: s.CAFile(), Handlers: map[string]int{},
+		CAFile: s.CAFile(), Handlers: map[string]int{}, Traces: s.TracesURL(), OTLPEndpoint: s.OTLPEndpoint(),
 	}
 	for _, app := range devstack.Apps() {
 		info.Handlers[app] = s.PID(app)

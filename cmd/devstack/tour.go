@@ -53,8 +53,15 @@ curl -sS -o /dev/null -w '%{http_code}\n' -X PATCH {task}/api/tasks/$ID -H "Auth
 # Delete it (Admins only) → 200
 curl -fsS -i -X DELETE {task}/api/tasks/$ID -H "Authorization: Bearer $TOKEN" -H "If-Match: $NEW_ETAG"
 
-# The audit events in the Task API's outbox (Admins only) → 200
+# The audit events in the Task API's outbox (Admins and operators) → 200
 curl -fsS -i {task}/api/outbox -H "Authorization: Bearer $TOKEN"
+
+# Replaying a dead letter needs an operator role: alice (Admin) is refused → 403 (this line prints the status)
+curl -sS -o /dev/null -w '%{http_code}\n' -X POST {task}/api/outbox/$ID/replay -H "Authorization: Bearer $TOKEN"
+
+# olivia (Outbox.Replay.All) replays her tenant's dead letters, at most 100 a call ("replayed":0 here) → 200
+OPS_TOKEN=$(bin/devstack token olivia)
+curl -fsS -i -X POST {task}/api/outbox/replay -H "Authorization: Bearer $OPS_TOKEN"
 
 # Her notifications: a Notification Service token, On-Behalf-Of alice through the Task API → 200
 NOTIFY_TOKEN=$(bin/devstack token --for notification alice)

@@ -27,6 +27,11 @@ const (
 	DaveOID  = "b0000000-0000-4000-8000-000000000004"
 	ErinOID  = "b0000000-0000-4000-8000-000000000005"
 	FrankOID = "b0000000-0000-4000-8000-000000000006"
+	// OliviaOID is the deployment's operator: Admin of the home tenant and
+	// Outbox.Replay.All (any tenant's dead letters).
+	OliviaOID = "b0000000-0000-4000-8000-000000000007"
+	// OwenOID is a tenant's operator: Reader and Outbox.Replay in Fabrikam.
+	OwenOID = "b0000000-0000-4000-8000-000000000008"
 
 	// TaskAPIIdentityClientID is the Task API's managed identity, trusted by
 	// the Task API app as a federated credential.
@@ -48,14 +53,20 @@ const (
 	RoleAdmin         = "Admin"
 	RoleEditor        = "Editor"
 	RoleReader        = "Reader"
-	RoleAuditWrite    = "AuditLog.Write"
-	RoleAuditRead     = "AuditLog.Read"
+	// The Task API's operator roles: replay one's own tenant's dead
+	// letters, or any tenant's.
+	RoleOutboxReplay    = "Outbox.Replay"
+	RoleOutboxReplayAll = "Outbox.Replay.All"
+	RoleAuditWrite      = "AuditLog.Write"
+	RoleAuditRead       = "AuditLog.Read"
 )
 
 // DefaultDirectory is the system the project runs: the Task API, Notification
 // and Audit services, a SPA, a dev client for scripts and an operator app, in
-// a home tenant (alice Admin, bob Editor, carol Reader, dave no role), a second
-// allowed tenant (erin Editor) and a third tenant on no allow-list (frank).
+// a home tenant (alice Admin, bob Editor, carol Reader, dave no role, olivia
+// Admin and the cross-tenant operator), a second allowed tenant (erin Editor,
+// owen Reader and the tenant's operator) and a third tenant on no allow-list
+// (frank).
 // Each call returns a fresh copy.
 func DefaultDirectory() *Directory {
 	user := func(oid, name, username string) *User {
@@ -89,6 +100,7 @@ func DefaultDirectory() *Directory {
 			user(BobOID, "Bob Editor", "bob@home.handoff.test"),
 			user(CarolOID, "Carol Reader", "carol@home.handoff.test"),
 			user(DaveOID, "Dave NoRole", "dave@home.handoff.test"),
+			user(OliviaOID, "Olivia Operator", "olivia@home.handoff.test"),
 		},
 		ServicePrincipals: append(sps(TaskAPIClientID, NotificationClientID, SPAClientID, DevClientID, OperatorClientID),
 			&ServicePrincipal{AppID: AuditClientID, AppRoleAssignmentRequired: true}),
@@ -96,6 +108,8 @@ func DefaultDirectory() *Directory {
 			userRole(AliceOID, RoleAdmin),
 			userRole(BobOID, RoleEditor),
 			userRole(CarolOID, RoleReader),
+			userRole(OliviaOID, RoleAdmin),
+			userRole(OliviaOID, RoleOutboxReplayAll),
 			{PrincipalType: PrincipalServicePrincipal, PrincipalID: TaskAPIClientID, ResourceAppID: AuditClientID, Role: RoleAuditWrite},
 			{PrincipalType: PrincipalServicePrincipal, PrincipalID: OperatorClientID, ResourceAppID: AuditClientID, Role: RoleAuditRead},
 		},
@@ -103,10 +117,17 @@ func DefaultDirectory() *Directory {
 	}
 	second := &Tenant{
 		ID: SecondTenantID, DisplayName: "Fabrikam", Domain: "fabrikam.handoff.test",
-		Users:              []*User{user(ErinOID, "Erin Editor", "erin@fabrikam.handoff.test")},
-		ServicePrincipals:  sps(TaskAPIClientID, NotificationClientID, SPAClientID, DevClientID),
-		AppRoleAssignments: []*AppRoleAssignment{userRole(ErinOID, RoleEditor)},
-		ConsentGrants:      append(userFacing(), notifyConsent, devNotify),
+		Users: []*User{
+			user(ErinOID, "Erin Editor", "erin@fabrikam.handoff.test"),
+			user(OwenOID, "Owen Operator", "owen@fabrikam.handoff.test"),
+		},
+		ServicePrincipals: sps(TaskAPIClientID, NotificationClientID, SPAClientID, DevClientID),
+		AppRoleAssignments: []*AppRoleAssignment{
+			userRole(ErinOID, RoleEditor),
+			userRole(OwenOID, RoleReader),
+			userRole(OwenOID, RoleOutboxReplay),
+		},
+		ConsentGrants: append(userFacing(), notifyConsent, devNotify),
 	}
 	// Northwind can sign in to the Task API, which refuses it: it is on no allow-list.
 	third := &Tenant{
@@ -131,6 +152,8 @@ func DefaultDirectory() *Directory {
 				{ID: "f1000000-0000-4000-8000-000000000001", Value: RoleAdmin, AllowedMemberTypes: []string{"User"}},
 				{ID: "f1000000-0000-4000-8000-000000000002", Value: RoleEditor, AllowedMemberTypes: []string{"User"}},
 				{ID: "f1000000-0000-4000-8000-000000000003", Value: RoleReader, AllowedMemberTypes: []string{"User"}},
+				{ID: "f1000000-0000-4000-8000-000000000006", Value: RoleOutboxReplay, AllowedMemberTypes: []string{"User"}},
+				{ID: "f1000000-0000-4000-8000-000000000007", Value: RoleOutboxReplayAll, AllowedMemberTypes: []string{"User"}},
 			},
 			// Only multi-tenant resources: consent to the Task API in another
 			// tenant provisions each one there, and the single-tenant Audit

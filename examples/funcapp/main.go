@@ -25,6 +25,8 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The host reads stdout as Information and stderr as Error: split by level.
+	slog.SetDefault(slog.New(funcapp.NewLogHandler(os.Stdout, os.Stderr, nil)))
 	if err := run(ctx, downstream.NewHTTPClient()); err != nil {
 		slog.Error("hello stopped", "error", err.Error())
 		os.Exit(1)

@@ -44,6 +44,8 @@ var permissionIds = {
   admin: guid('handoff', 'Task API', 'role', 'Admin')
   editor: guid('handoff', 'Task API', 'role', 'Editor')
   reader: guid('handoff', 'Task API', 'role', 'Reader')
+  outboxReplay: guid('handoff', 'Task API', 'role', 'Outbox.Replay')
+  outboxReplayAll: guid('handoff', 'Task API', 'role', 'Outbox.Replay.All')
   notifySend: guid('handoff', 'Notification Service', 'scope', 'Notify.Send')
   notifyRead: guid('handoff', 'Notification Service', 'scope', 'Notify.Read')
   auditWrite: guid('handoff', 'Audit Service', 'role', 'AuditLog.Write')
@@ -211,6 +213,28 @@ resource taskApi 'Microsoft.Graph/applications@v1.0' = {
       ]
       isEnabled: true
     }
+    // The operators' roles: a person replays dead letters (the audit
+    // record names them), so users only, not apps.
+    {
+      id: permissionIds.outboxReplay
+      value: 'Outbox.Replay'
+      displayName: 'Outbox operator'
+      description: 'See this tenant\'s undelivered audit events and replay its dead letters.'
+      allowedMemberTypes: [
+        'User'
+      ]
+      isEnabled: true
+    }
+    {
+      id: permissionIds.outboxReplayAll
+      value: 'Outbox.Replay.All'
+      displayName: 'Outbox operator, all tenants'
+      description: 'See any tenant\'s undelivered audit events and replay its dead letters.'
+      allowedMemberTypes: [
+        'User'
+      ]
+      isEnabled: true
+    }
   ]
   optionalClaims: idtypClaim
   // Multi-tenant resources only. Consent to the Task API in another tenant
@@ -332,6 +356,9 @@ output appRoleAssignment object = {
   resourceId: auditApiSp.id
   appRoleId: permissionIds.auditWrite
 }
+
+@description('Id of the Task API\'s Outbox.Replay.All app role, which the postprovision hook assigns to TASK_API_OPERATORS.')
+output outboxReplayAllRoleId string = permissionIds.outboxReplayAll
 
 @description('The scope a client asks for to call the Task API as the user.')
 output taskApiScope string = '${identifierUris.taskApi}/access_as_user'

@@ -19,4 +19,10 @@
 // funchost with the settings the host would pass them (plus PATH, HOME and
 // TMPDIR, and nothing else of this process's environment), and keep each
 // app's timer schedule status in StateDir/host/<app>.
+//
+// It also runs devstack's trace receiver (internal/otlpsink, on
+// [Ports].Traces, 7075 by default) and gives every app
+// OTEL_EXPORTER_OTLP_ENDPOINT pointing at it, so the apps' spans can be
+// read back ([Stack.Traces], `devstack trace`); [Options].Telemetry turns
+// that off or sends the apps to the developer's own endpoint instead.
 package devstack

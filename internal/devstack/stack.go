@@ -20,16 +20,19 @@ import (
 	"github.com/handoff-dev/handoff/emulator/keyvault"
 	"github.com/handoff-dev/handoff/internal/appconfig"
 	"github.com/handoff-dev/handoff/internal/funchost"
+	"github.com/handoff-dev/handoff/internal/otlpsink"
 )
 
 // Ports are the loopback ports of a [Stack]; 0 picks a free port.
 type Ports struct {
 	Entra, Task, Notification, Audit, KeyVault int
+	// Traces is the trace receiver's (see [Telemetry]).
+	Traces int
 }
 
 // DefaultPorts are what `make run` uses and docs/architecture.md names.
 func DefaultPorts() Ports {
-	return Ports{Entra: 7070, Task: 7071, Notification: 7072, Audit: 7073, KeyVault: 7074}
+	return Ports{Entra: 7070, Task: 7071, Notification: 7072, Audit: 7073, KeyVault: 7074, Traces: 7075}
 }
 
 // SPAOrigin is the local SPA's origin, allowed by every app's CORS.
@@ -72,6 +75,9 @@ type Options struct {
 	// SPADir, when set, is a built SPA (web/dist) served at SPAOrigin
 	// (see spa.go).
 	SPADir string
+	// Telemetry says where the apps export spans and metrics; the zero
+	// value runs devstack's trace receiver (telemetry.go).
+	Telemetry Telemetry
 }
 
 // Stack is the running system. Its methods are safe for concurrent use.
@@ -87,6 +93,10 @@ type Stack struct {
 	out      *funchost.SyncWriter
 	hosts    map[string]*funchost.Host
 	env      map[string]map[string]string
+
+	sink         *otlpsink.Sink
+	sinkURL      string
+	otlpEndpoint string
 
 	cancel    context.CancelFunc // ends the emulators
 	serveDone []chan error
@@ -164,8 +174,8 @@ func resolve(o Options) (Options, error) {
 // listeners are the stack's bound ports; each is set to nil once something
 // serves it (and so owns it).
 type listeners struct {
-	entra, vault, spa net.Listener
-	apps              map[string]net.Listener
+	entra, vault, spa, traces net.Listener
+	apps                      map[string]net.Listener
 }
 
 // bindPorts binds every port first: the apps' settings name each other's
@@ -185,6 +195,11 @@ func bindPorts(o Options) (_ *listeners, err error) {
 	}
 	if o.SPADir != "" {
 		if ls.spa, err = listen("SPA", SPAPort); err != nil {
+			return nil, err
+		}
+	}
+	if o.Telemetry.RunsReceiver() {
+		if ls.traces, err = listen("trace receiver", o.Ports.Traces); err != nil {
 			return nil, err
 		}
 	}
@@ -209,7 +224,7 @@ func listen(what string, port int) (net.Listener, error) {
 
 // close closes the listeners nothing serves yet.
 func (ls *listeners) close() {
-	for _, l := range append([]net.Listener{ls.entra, ls.vault, ls.spa}, slices.Collect(maps.Values(ls.apps))...) {
+	for _, l := range append([]net.Listener{ls.entra, ls.vault, ls.spa, ls.traces}, slices.Collect(maps.Values(ls.apps))...) {
 		if l != nil {
 			l.Close()
 		}
@@ -258,6 +273,12 @@ func (s *Stack) startEmulators(runCtx context.Context, o Options, ls *listeners)
 		ls.spa = nil
 		s.serve(func() error { return serveSPA(runCtx, spaL, o.SPADir) })
 	}
+	if tracesL := ls.traces; tracesL != nil {
+		ls.traces = nil
+		s.sink = otlpsink.New(otlpsink.DefaultLimits())
+		s.sinkURL = "http://" + tracesL.Addr().String()
+		s.serve(func() error { return s.sink.Serve(runCtx, tracesL) })
+	}
 	return nil
 }
 
@@ -268,8 +289,11 @@ func (s *Stack) startApps(ctx context.Context, o Options, ls *listeners) error {
 	for app, l := range ls.apps {
 		urls[app] = "http://" + l.Addr().String()
 	}
+	otel := o.Telemetry.settings(s.sinkURL)
+	s.otlpEndpoint = otel[EnvOTLPEndpoint]
 	for _, app := range Apps() {
 		env := s.settings(app, o.StateDir, urls)
+		maps.Copy(env, otel)
 		maps.Copy(env, o.AppEnv[app])
 		s.env[app] = env
 		if dataDir := env["DATA_DIR"]; dataDir != "" {

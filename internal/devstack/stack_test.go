@@ -56,6 +56,8 @@ func TestStack(t *testing.T) {
 	t.Setenv("AZURE_CLIENT_SECRET", "leaked")
 	t.Setenv("AZURE_TENANT_ID", "leaked")
 	t.Setenv("IDENTITY_ENDPOINT", "https://leaked.invalid/msi")
+	// Only the command reads the developer's OTLP endpoint (ExternalOTLP).
+	t.Setenv(devstack.EnvOTLPEndpoint, "https://leaked.invalid/otlp")
 	state := t.TempDir()
 	s := startStack(t, devstack.Options{StateDir: state})
 
@@ -142,6 +144,24 @@ func TestStack(t *testing.T) {
 			if len(vars) != len(s.Settings(app))+5+countSet("PATH", "HOME", "TMPDIR") {
 				t.Errorf("%s has %d variables, want its %d settings, the host's 5 and PATH/HOME/TMPDIR: %v", app, len(vars), len(s.Settings(app)), vars)
 			}
+		}
+	})
+
+	t.Run("apps export to devstack's trace receiver", func(t *testing.T) {
+		if s.TracesURL() == "" || s.Traces() == nil || s.OTLPEndpoint() != s.TracesURL() {
+			t.Fatalf("TracesURL %q, OTLPEndpoint %q: want the receiver's", s.TracesURL(), s.OTLPEndpoint())
+		}
+		for _, app := range devstack.Apps() {
+			env := s.Settings(app)
+			if env[devstack.EnvOTLPEndpoint] != s.TracesURL() || env["OTEL_EXPORTER_OTLP_PROTOCOL"] != "http/protobuf" ||
+				env["OTEL_BSP_SCHEDULE_DELAY"] != devstack.BatchDelayMillis {
+				t.Errorf("%s's OTEL settings: %v", app, env)
+			}
+		}
+		traceID := exportSpan(t, s.TracesURL())
+		r := do(t, "GET", s.TracesURL()+"/traces/"+traceID, nil)
+		if r.status != http.StatusOK || !strings.Contains(string(r.raw), `"service":"devstack-test"`) {
+			t.Errorf("GET /traces/%s: %d %s", traceID, r.status, r.raw)
 		}
 	})
 
@@ -315,10 +335,10 @@ func TestStartFailures(t *testing.T) {
 		}
 	})
 	t.Run("an unset schedule setting", func(t *testing.T) {
-		ports := freePorts(t, 5)
+		ports := freePorts(t, 6)
 		_, err := devstack.Start(context.Background(), devstack.Options{
 			Root: repoRoot(), StateDir: t.TempDir(), BinDir: binDir, Output: testWriter{t},
-			Ports:  devstack.Ports{Entra: ports[0], Task: ports[1], Notification: ports[2], Audit: ports[3], KeyVault: ports[4]},
+			Ports:  devstack.Ports{Entra: ports[0], Task: ports[1], Notification: ports[2], Audit: ports[3], KeyVault: ports[4], Traces: ports[5]},
 			AppEnv: map[string]map[string]string{devstack.AppTask: {"AUDIT_SWEEP_SCHEDULE": ""}},
 		})
 		if err == nil || !strings.Contains(err.Error(), "names the app setting AUDIT_SWEEP_SCHEDULE, which is not set") {

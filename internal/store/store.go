@@ -122,6 +122,7 @@ type Store interface {
 	Tasks
 	IdempotentTasks
 	Outbox
+	OutboxReplay
 	Notifications
 	AuditLog
 	Close() error

@@ -37,6 +37,7 @@ const (
 	opMarkFailed
 	opOutboxDepth
 	opListOutbox
+	opReplayDead
 	opAddNotification
 	opListNotifications
 	opAppendAudit
@@ -47,7 +48,7 @@ const (
 var opNames = [opCount]string{
 	"CreateTask", "GetTask", "ListTasks", "UpdateTask", "DeleteTask",
 	"CreateTaskOnce", "RecordIdempotentResponse", "PurgeIdempotencyKeys",
-	"DueEvents", "CountDue", "MarkDelivered", "MarkFailed", "OutboxDepth", "ListOutbox",
+	"DueEvents", "CountDue", "MarkDelivered", "MarkFailed", "OutboxDepth", "ListOutbox", "ReplayDead",
 	"AddNotification", "ListNotifications", "AppendAudit", "ListAudit",
 }
 
@@ -183,6 +184,12 @@ func (t *traced) ListOutbox(ctx context.Context, tenantID, state string, limit i
 	ctx, span := t.start(ctx, opListOutbox)
 	out, err := t.Store.ListOutbox(ctx, tenantID, state, limit, cursor)
 	return out, end(span, err)
+}
+
+func (t *traced) ReplayDead(ctx context.Context, tenantID, eventID string, next time.Time, audit *OutboxEvent) (OutboxEvent, bool, error) {
+	ctx, span := t.start(ctx, opReplayDead)
+	ev, replayed, err := t.Store.ReplayDead(ctx, tenantID, eventID, next, audit)
+	return ev, replayed, end(span, err)
 }
 
 func (t *traced) AddNotification(ctx context.Context, n Notification) (Notification, error) {

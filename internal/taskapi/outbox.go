@@ -241,10 +241,15 @@ func (a *App) sweepHandler() http.Handler {
 	}, a.telOpts...)
 }
 
-// outboxList lists the caller's tenant's outbox events in a state
-// (default dead): what an operator (an Admin of the tenant) looks at.
+// outboxList lists a tenant's outbox events in a state (default dead):
+// what an Admin of the tenant or an operator looks at. The tenant is the
+// caller's, or ?tenant= for a holder of Outbox.Replay.All (outboxTenant).
 func (a *App) outboxList(w http.ResponseWriter, r *http.Request) {
 	id := identity(r)
+	tenant, ok := a.outboxTenant(w, r, id)
+	if !ok {
+		return
+	}
 	state := r.URL.Query().Get("state")
 	if state == "" {
 		state = store.OutboxDead
@@ -257,7 +262,7 @@ func (a *App) outboxList(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	page, err := a.store.ListOutbox(r.Context(), id.TenantID, state, limit, cursor)
+	page, err := a.store.ListOutbox(r.Context(), tenant, state, limit, cursor)
 	if err != nil {
 		web.StoreError(w, err)
 		return

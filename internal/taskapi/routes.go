@@ -31,7 +31,9 @@ var routes = []route{
 	{"PATCH", "/api/tasks/{id}", (*App).update, writers},
 	{"DELETE", "/api/tasks/{id}", (*App).delete, admins},
 	{"GET", "/api/me", (*App).me, nil}, // any signed-in user of an allowed tenant
-	{"GET", "/api/outbox", (*App).outboxList, admins},
+	{"GET", "/api/outbox", (*App).outboxList, outboxReaders},
+	{"POST", "/api/outbox/{id}/replay", (*App).replayOne, operators},
+	{"POST", "/api/outbox/replay", (*App).replayAll, operators},
 }
 
 // Routes are the Task API's endpoints (method and pattern).

@@ -108,6 +108,7 @@ type Store interface {
 	store.Tasks
 	store.IdempotentTasks
 	store.Outbox
+	store.OutboxReplay
 }
 
 // App serves the Task API.

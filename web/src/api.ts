@@ -33,6 +33,29 @@ export interface Task {
   audit_failure?: Failure;
 }
 
+/** An audit event the Task API still owes the Audit Service (its outbox). */
+export interface OutboxEvent {
+  event_id: string;
+  tenant_id: string;
+  action: string;
+  resource_id: string;
+  actor: string;
+  created_at: string;
+  state: "pending" | "dead";
+  attempts: number;
+  next_attempt: string;
+  last_error?: string;
+}
+
+/** The answer to a replay of one dead letter: where the event is now. */
+export interface ReplayResult {
+  event_id: string;
+  replayed: boolean;
+  state: "delivered" | "pending" | "dead";
+  delivery_failure?: Failure;
+  audit_status?: "logged" | "queued";
+}
+
 /** An API error with the problem detail's text and the HTTP status. */
 export class ApiError extends Error {
   constructor(
@@ -117,6 +140,11 @@ export const api = {
     call<Task>("PATCH", `/api/tasks/${encodeURIComponent(id)}`, { completed: true }, { "If-Match": etag }),
   remove: (id: string, etag: string) =>
     call<void>("DELETE", `/api/tasks/${encodeURIComponent(id)}`, undefined, { "If-Match": etag }),
+  /** One page (up to 100) of the tenant's outbox events in a state; next says more follow. */
+  outbox: (state: "pending" | "dead") =>
+    call<{ items: OutboxEvent[]; next?: string }>("GET", `/api/outbox?state=${state}&limit=100`).then((r) => r.data),
+  replay: (eventId: string) =>
+    call<ReplayResult>("POST", `/api/outbox/${encodeURIComponent(eventId)}/replay`).then((r) => r.data),
 };
 
 export { RedirectingError };

@@ -3,6 +3,7 @@ import type { AccountInfo } from "@azure/msal-browser";
 import { api, ApiError, Failure, Me, RedirectingError, Task } from "./api";
 import { grantConsent, initAuth, relaySilentResponse, signIn, signOut } from "./auth";
 import { config } from "./config";
+import { outboxPanel, seesOutbox } from "./outbox";
 
 const app = document.getElementById("app")!;
 const whoBar = document.getElementById("who-bar")!;
@@ -80,6 +81,8 @@ const forbidden: Record<string, string> = {
   create: "You need the Admin or Editor role to create tasks.",
   complete: "You need the Admin or Editor role to complete tasks.",
   remove: "You need the Admin role to delete tasks.",
+  outbox: "You need the Admin role or an operator role (Outbox.Replay) to see the outbox.",
+  replay: "You need an operator role (Outbox.Replay) to replay dead letters.",
 };
 
 function message(op: string, e: unknown): string | null {
@@ -347,6 +350,7 @@ async function renderDashboard(account: AccountInfo): Promise<void> {
         can.create() ? createForm() : h("p", { class: "muted", "data-testid": "read-only" }, "You can read tasks; creating them needs the Admin or Editor role."),
         h("ul", { class: "tasks", "data-testid": "tasks" }),
       ),
+      seesOutbox(me) ? outboxPanel(me, showError) : null,
     ),
   );
   await refreshTasks();
@@ -354,7 +358,8 @@ async function renderDashboard(account: AccountInfo): Promise<void> {
   // A test seam (off unless localStorage.handoffDebug is "1"): call the API
   // as the signed-in user past the UI's role checks; the Task API decides.
   if (localStorage.getItem("handoffDebug") === "1") {
-    (window as unknown as Record<string, unknown>).handoffDebug = { create };
+    const replay = (eventId: string) => api.replay(eventId).then(() => 200, (e) => (e instanceof ApiError ? e.status : 0));
+    (window as unknown as Record<string, unknown>).handoffDebug = { create, replay };
   }
 }
 

@@ -7,7 +7,9 @@
 // (../.state: the emulator's CA is trusted by its SPKI hash, nothing else is), CHROMIUM
 // (else the first of chromium, chromium-browser, google-chrome on PATH, as
 // scripts/ensure-chromium.sh finds it), DEVSTACK_PID (enables the "Notification Service
-// down" scenario: web/tests/devstack.go stops that app on SIGUSR1).
+// down" scenario: web/tests/devstack.go stops that app on SIGUSR1; and the dead-letter
+// replay scenario: SIGUSR2 stops or starts its Audit Service), AUDIT_URL
+// (http://127.0.0.1:17073: the Audit Service, whose log the replay scenario reads).
 import { chromium } from "playwright-core";
 import { createHash, X509Certificate } from "node:crypto";
 import { request as httpsRequest } from "node:https";
@@ -21,6 +23,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const SPA = process.env.SPA_URL || "http://localhost:3000";
 const STATE = resolve(process.env.STATE_DIR || join(here, "..", "..", ".state"));
 const ENTRA = process.env.ENTRA_URL || "https://127.0.0.1:17070";
+const AUDIT = process.env.AUDIT_URL || "http://127.0.0.1:17073";
 const CHROMIUM = findChromium();
 
 // findChromium is $CHROMIUM or the first browser on PATH; without one it
@@ -70,6 +73,55 @@ function emulator(method, path, body) {
   });
 }
 const stats = () => emulator("GET", "/_emulator/stats");
+
+// The emulator's default directory: the home tenant, and the operator app
+// that may read the audit log (AuditLog.Read, client credentials).
+const HOME_TENANT = "10000000-0000-4000-8000-000000000001";
+const OPERATOR_APP = { id: "a0000000-0000-4000-8000-000000000006", secret: "dev-operator-secret-not-for-production" };
+const AUDIT_APP = "a0000000-0000-4000-8000-000000000003";
+
+// operatorToken is the operator app's token for the Audit Service.
+function operatorToken() {
+  const form = new URLSearchParams({ grant_type: "client_credentials", client_id: OPERATOR_APP.id,
+    client_secret: OPERATOR_APP.secret, scope: `${AUDIT_APP}/.default` }).toString();
+  return new Promise((ok, fail) => {
+    const req = httpsRequest(`${ENTRA}/${HOME_TENANT}/oauth2/v2.0/token`, {
+      method: "POST", ca: readFileSync(join(STATE, "entra", "ca.pem")), timeout: 20000,
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+    }, (res) => {
+      let text = "";
+      res.on("data", (c) => (text += c));
+      res.on("end", () => (res.statusCode === 200 ? ok(JSON.parse(text).access_token) : fail(new Error(`token: ${res.statusCode} ${text}`))));
+    });
+    req.on("timeout", () => req.destroy(new Error("token: timed out")));
+    req.on("error", fail);
+    req.end(form);
+  });
+}
+
+// auditEntries reads the home tenant's whole audit log, as the operator app.
+async function auditEntries() {
+  const token = await operatorToken();
+  const all = [];
+  for (let cursor = ""; ;) {
+    const res = await fetch(`${AUDIT}/api/audit?tenant_id=${HOME_TENANT}&limit=100&cursor=${encodeURIComponent(cursor)}`,
+      { headers: { Authorization: `Bearer ${token}` } });
+    assert.equal(res.status, 200, `audit log: ${res.status}`);
+    const page = await res.json();
+    all.push(...page.items);
+    if (!(cursor = page.next || "")) return all;
+  }
+}
+
+// auditServiceIs waits until the Audit Service's address answers as up
+// (401 to a request without a token) or down (devstack's 502).
+async function auditServiceIs(state) {
+  for (const deadline = Date.now() + 30000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {
+    const status = await fetch(`${AUDIT}/api/audit`).then((r) => r.status, () => 0);
+    if ((state === "up" && status === 401) || (state === "down" && status === 502)) return;
+  }
+  throw new Error(`the Audit Service is not ${state} after 30 s`);
+}
 const resetStats = () => emulator("POST", "/_emulator/stats/reset");
 
 // The browser's clock moves instead of the test waiting: MSAL.js decides an
@@ -379,6 +431,50 @@ await scenario("a 412 on Complete: another tab completed the task; the page relo
 });
 
 if (process.env.DEVSTACK_PID) {
+  await scenario("a dead letter: an Admin sees it but may not replay it (403); an operator's Replay delivers it once", async (page) => {
+    // web/tests/devstack.go stops (then starts) its Audit Service on SIGUSR2,
+    // and its Task API gives up on an audit event after one attempt.
+    process.kill(Number(process.env.DEVSTACK_PID), "SIGUSR2");
+    await auditServiceIs("down");
+    await page.context().addInitScript(() => localStorage.setItem("handoffDebug", "1"));
+    await signIn(page, "alice@home.handoff.test");
+    const row = await createTask(page, `Audited later ${run}`);
+    await row.getByTestId("badge-audit").getByText("Audit: queued").waitFor();
+    const taskId = await row.getAttribute("data-task-id");
+    process.kill(Number(process.env.DEVSTACK_PID), "SIGUSR2");
+    await auditServiceIs("up");
+    // alice (Admin) sees the outbox and the dead letter, and no Replay.
+    await page.reload();
+    const letter = (p) => p.locator(`[data-testid="dead-letter"][data-resource-id="${taskId}"]`);
+    await letter(page).waitFor();
+    const eventId = await letter(page).getAttribute("data-event-id");
+    const deadBefore = Number(await page.getByTestId("outbox-dead").innerText());
+    assert.ok(deadBefore >= 1, `dead letters shown: ${deadBefore}`);
+    assert.equal(await page.getByTestId("replay").count(), 0, "an Admin without the operator role sees a Replay button");
+    await page.getByTestId("replay-needs-role").waitFor();
+    assert.equal(await page.evaluate((id) => window.handoffDebug.replay(id), eventId), 403, "a direct replay by an Admin");
+    // olivia (Admin, Outbox.Replay.All) replays it.
+    const ops = await newBrowser();
+    try {
+      await signIn(ops.page, "olivia@home.handoff.test");
+      assert.match(await ops.page.getByTestId("me-roles").innerText(), /Outbox\.Replay\.All/);
+      await letter(ops.page).waitFor();
+      assert.equal(Number(await ops.page.getByTestId("outbox-dead").innerText()), deadBefore);
+      await letter(ops.page).getByTestId("replay").click();
+      await ops.page.getByTestId("replay-result").getByText(/: delivered\.$/).waitFor();
+      assert.equal(await letter(ops.page).count(), 0, "the dead letter is still listed");
+      assert.equal(Number(await ops.page.getByTestId("outbox-dead").innerText()), deadBefore - 1);
+    } finally {
+      await ops.ctx.close();
+    }
+    // Delivered once, and the replay audited.
+    const entries = await auditEntries();
+    assert.equal(entries.filter((e) => e.action === "task.created" && e.resource_id === taskId).length, 1, "task.created entries");
+    const replays = entries.filter((e) => e.action === "outbox.replay" && e.resource_id === eventId);
+    assert.equal(replays.length, 1, "outbox.replay entries");
+    assert.equal(replays[0].actor, "b0000000-0000-4000-8000-000000000007", "the replay's actor is olivia");
+  });
+
   await scenario("with the Notification Service down, a new task shows Notify: failed", async (page) => {
     // web/tests/devstack.go stops its Notification app on SIGUSR1.
     process.kill(Number(process.env.DEVSTACK_PID), "SIGUSR1");

@@ -4,7 +4,10 @@
 // on its own ports (1707x, so it runs beside `make run`), its own state
 // directory, and the built SPA at http://localhost:3000 configured for
 // those ports. SIGUSR1 stops the Notification Service (its address then
-// answers 502); SIGINT or SIGTERM stops everything. With
+// answers 502); SIGUSR2 stops the Audit Service, or starts it again when it
+// is stopped; SIGINT or SIGTERM stops everything. The Task API gives up on
+// an audit event after one attempt (AUDIT_MAX_ATTEMPTS=1), so a create
+// while the Audit Service is stopped leaves a dead letter to replay. With
 // -no-fabrikam-notify-consent the second tenant (Fabrikam) has no admin
 // consent for the Task API to call the Notification Service on its users'
 // behalf, so their notifications need their own (combined) consent.
@@ -70,18 +73,28 @@ func run(state, spa string, dir *entra.Directory) error {
 	}
 	s, err := devstack.Start(ctx, devstack.Options{
 		Root: root, StateDir: state, BinDir: bin, SPADir: spa, EntraDirectory: dir,
-		Ports: devstack.Ports{Entra: 17070, Task: 17071, Notification: 17072, Audit: 17073, KeyVault: 17074},
+		Ports:  devstack.Ports{Entra: 17070, Task: 17071, Notification: 17072, Audit: 17073, KeyVault: 17074},
+		AppEnv: map[string]map[string]string{devstack.AppTask: {"AUDIT_MAX_ATTEMPTS": "1"}},
 	})
 	if err != nil {
 		return err
 	}
 	fmt.Println("ready: SPA", devstack.SPAOrigin, "Task API", s.URL(devstack.AppTask))
-	usr1 := make(chan os.Signal, 1)
+	usr1, usr2 := make(chan os.Signal, 1), make(chan os.Signal, 1)
 	signal.Notify(usr1, syscall.SIGUSR1)
+	signal.Notify(usr2, syscall.SIGUSR2)
+	auditStopped := false
 	for {
 		select {
 		case <-usr1:
 			fmt.Println("stopping the notification app:", s.StopApp(devstack.AppNotification))
+		case <-usr2:
+			if auditStopped {
+				fmt.Println("starting the audit app:", s.StartApp(ctx, devstack.AppAudit))
+			} else {
+				fmt.Println("stopping the audit app:", s.StopApp(devstack.AppAudit))
+			}
+			auditStopped = !auditStopped
 		case <-ctx.Done():
 			return s.Close()
 		}

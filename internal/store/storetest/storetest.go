@@ -49,6 +49,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Tasks/PagingStableUnderWrites", testTaskPagingStable},
 		{"Tasks/BadCursor", testTaskBadCursor},
 		{"Tasks/ConcurrentUpdatesWithETags", testTaskConcurrentUpdates},
+		{"Tasks/ConcurrentUnconditionalUpdates", testTaskConcurrentUnconditional},
 		{"Notifications/PerTenantAndUser", testNotificationsPerUser},
 		{"Notifications/Paging", testNotificationsPaging},
 		{"Notifications/Validation", testNotificationsValidation},
@@ -69,6 +70,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	}
 	tests = append(tests, idempotencyTests...)
 	tests = append(tests, telemetryTests...)
+	tests = append(tests, replayTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -897,6 +899,43 @@ func testTaskConcurrentUpdates(t *testing.T, s store.Store) {
 	if changes != len(succeeded) || etag != final.ETag {
 		t.Errorf("ETag chain: %d changes ending at %s; want %d successful updates ending at the final ETag %s",
 			changes, etag, len(succeeded), final.ETag)
+	}
+}
+
+// testTaskConcurrentUnconditional has writers without If-Match race on one
+// task: each write must succeed and answer the task as it wrote it (a
+// backend that retries after losing a race must not answer an empty task).
+func testTaskConcurrentUnconditional(t *testing.T, s store.Store) {
+	const workers, writes = 4, 5
+	tenant := randomID("tenant")
+	task := mustCreate(t, s, newTask(tenant, "start"))
+	var (
+		mu      sync.Mutex
+		written = map[string]bool{}
+		wg      sync.WaitGroup
+	)
+	for w := range workers {
+		wg.Go(func() {
+			for i := range writes {
+				title := fmt.Sprintf("w%d-%d", w, i)
+				got, err := s.UpdateTask(ctx(t), tenant, task.ID, "", store.TaskPatch{Title: ptr(title)}, nil)
+				if err != nil {
+					t.Errorf("UpdateTask %s: %v", title, err)
+					return
+				}
+				if got.ID != task.ID || got.TenantID != tenant || got.Title != title {
+					t.Errorf("UpdateTask %s answered %+v, want the task as written", title, got)
+				}
+				checkETag(t, got.ETag)
+				mu.Lock()
+				written[title] = true
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if final := mustGet(t, s, tenant, task.ID); !written[final.Title] {
+		t.Errorf("final title %q is none of the written ones", final.Title)
 	}
 }
 
