@@ -82,6 +82,10 @@ param perInstanceConcurrency int = 4
 @description('Most instances each app scales out to: 40 (Flex Consumption\'s lowest maximum) to 1000.')
 param maximumInstanceCount int = 100
 
+@description('OTLP/HTTP endpoint every app exports its spans and metrics to (OTEL_EXPORTER_OTLP_ENDPOINT: a collector, say; docs/telemetry.md); empty (the default): no app exports anything.')
+param otlpEndpoint string = ''
+
+
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
   'azd-env-name': environmentName
@@ -259,6 +263,7 @@ module taskApp 'modules/functionapp.bicep' = {
     instanceMemoryMB: instanceMemoryMB
     perInstanceConcurrency: perInstanceConcurrency
     maximumInstanceCount: maximumInstanceCount
+    otlpEndpoint: otlpEndpoint
     keyVaultName: taskApiCredential == 'keyvault-secret' ? keyVault.outputs.name : ''
   }
 }
@@ -279,6 +284,7 @@ module notificationApp 'modules/functionapp.bicep' = {
     instanceMemoryMB: instanceMemoryMB
     perInstanceConcurrency: perInstanceConcurrency
     maximumInstanceCount: maximumInstanceCount
+    otlpEndpoint: otlpEndpoint
   }
 }
 
@@ -298,6 +304,7 @@ module auditApp 'modules/functionapp.bicep' = {
     instanceMemoryMB: instanceMemoryMB
     perInstanceConcurrency: perInstanceConcurrency
     maximumInstanceCount: maximumInstanceCount
+    otlpEndpoint: otlpEndpoint
   }
 }
 

@@ -137,7 +137,7 @@ func appSettings(t *testing.T, tpl *templates, app string) map[string]*expr {
 }
 
 // hostSettings returns functionapp.bicep's hostSettings, checking that the
-// app settings are exactly union(hostSettings, appSettings).
+// app settings are exactly union(hostSettings, otlpSettings, appSettings).
 func hostSettings(t *testing.T, tpl *templates) map[string]*expr {
 	t.Helper()
 	fa := tpl.module(t, "functionapp.bicep")
@@ -151,8 +151,8 @@ func hostSettings(t *testing.T, tpl *templates) map[string]*expr {
 	if appsettings == nil {
 		t.Fatal("functionapp.bicep: no config resource named appsettings (the app's settings)")
 	}
-	if got := canonical(appsettings.body().get("properties")); got != "union(hostSettings, appSettings)" {
-		t.Fatalf("functionapp.bicep: appsettings properties are %q, want union(hostSettings, appSettings)", got)
+	if got := canonical(appsettings.body().get("properties")); got != "union(hostSettings, otlpSettings, appSettings)" {
+		t.Fatalf("functionapp.bicep: appsettings properties are %q, want union(hostSettings, otlpSettings, appSettings)", got)
 	}
 	for _, site := range fa.resources("Microsoft.Web/sites@") {
 		if site.body().get("properties.siteConfig.appSettings") != nil {
@@ -164,6 +164,35 @@ func hostSettings(t *testing.T, tpl *templates) map[string]*expr {
 		t.Fatal("functionapp.bicep: var hostSettings must be an object literal")
 	}
 	return v.value.obj.props
+}
+
+// TestOTLPSettings: OTEL_EXPORTER_OTLP_ENDPOINT is an app setting only when
+// the deployment names an endpoint (otlpEndpoint, from azd's
+// OTEL_EXPORTER_OTLP_ENDPOINT, empty by default), the same for every app:
+// by default the apps export nothing (internal/telemetry).
+func TestOTLPSettings(t *testing.T) {
+	tpl := loadTemplates(t)
+	fa := tpl.module(t, "functionapp.bicep")
+	v := fa.find("var", "otlpSettings")
+	const want = "empty(otlpEndpoint) ? {} : { OTEL_EXPORTER_OTLP_ENDPOINT: otlpEndpoint }"
+	if v == nil || canonical(v.value) != canonical(&expr{raw: want}) {
+		t.Errorf("functionapp.bicep: var otlpSettings must be %s", want)
+	}
+	for _, f := range []*bicepFile{fa, tpl.main} {
+		p := f.find("param", "otlpEndpoint")
+		if p == nil || p.typ != "string" || p.value == nil || canonical(p.value) != "''" {
+			t.Errorf("%s: param otlpEndpoint must be a string, '' by default", f.path)
+		}
+	}
+	for _, app := range deployedApps {
+		m := tpl.main.find("module", app.module)
+		if m == nil {
+			t.Fatalf("main.bicep: no module %s", app.module)
+		}
+		if got := canonical(m.body().get("params.otlpEndpoint")); got != "otlpEndpoint" {
+			t.Errorf("main.bicep: module %s: otlpEndpoint is %q, want the param otlpEndpoint", app.module, got)
+		}
+	}
 }
 
 func TestAppSettingsMatchTheCode(t *testing.T) {

@@ -2,9 +2,10 @@
 // custom handler (runtime custom), deployed from a blob container with its
 // user-assigned identity, with identity-based host storage and
 // Entra-authenticated Application Insights. Its settings are exactly
-// hostSettings below (the Functions host's own) and the appSettings the
-// caller passes (the app's Settings list, internal/*api/routes.go):
-// infra_test.go checks both. Never FUNCTIONS_WORKER_RUNTIME or
+// hostSettings below (the Functions host's own), otlpSettings (the
+// OpenTelemetry export, only when an endpoint is given) and the appSettings
+// the caller passes (the app's Settings list, internal/*api/routes.go):
+// infra_test.go checks them. Never FUNCTIONS_WORKER_RUNTIME or
 // FUNCTIONS_EXTENSION_VERSION (Flex Consumption refuses them: the runtime is
 // functionAppConfig.runtime), and never FUNCTIONS_CUSTOMHANDLER_PORT (the
 // host sets it).
@@ -67,6 +68,9 @@ param maximumInstanceCount int = 100
 @description('A Key Vault the app reads secrets from (Key Vault Secrets User on it); empty: none.')
 param keyVaultName string = ''
 
+@description('OTLP/HTTP endpoint the app exports its spans and metrics to (OTEL_EXPORTER_OTLP_ENDPOINT, docs/telemetry.md); empty: the setting is not set and the app exports nothing.')
+param otlpEndpoint string = ''
+
 resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' existing = {
   name: identityName
 }
@@ -93,6 +97,14 @@ var hostSettings = {
   APPLICATIONINSIGHTS_CONNECTION_STRING: appInsights.properties.ConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identity.properties.clientId};Authorization=AAD'
 }
+
+// OpenTelemetry export (docs/telemetry.md): the standard variable, set
+// only when an endpoint is given, so that by default it is absent and the
+// apps install no exporter. The Go SDK reads it; so would the Functions
+// host, were host.json's telemetryMode OpenTelemetry. No
+// OTEL_EXPORTER_OTLP_HEADERS: the deployment takes no secret (an API key
+// goes in as a Key Vault reference, docs/telemetry.md).
+var otlpSettings = empty(otlpEndpoint) ? {} : { OTEL_EXPORTER_OTLP_ENDPOINT: otlpEndpoint }
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: 'plan-${serviceName}-${resourceToken}'
@@ -160,7 +172,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   // once the identity can reach what they name, so the host starts once.
   resource settings 'config' = {
     name: 'appsettings'
-    properties: union(hostSettings, appSettings)
+    properties: union(hostSettings, otlpSettings, appSettings)
     dependsOn: [
       blobDataOwner
       tableDataContributor
