@@ -5,9 +5,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -173,4 +176,50 @@ func TestValidationSpan(t *testing.T) {
 		t.Errorf("a tampered token's span: %v", a)
 	}
 	noSecrets(t, spans, alice.Token)
+}
+
+// recordingTransport keeps the traceparent of every request it sends.
+type recordingTransport struct {
+	base http.RoundTripper
+	mu   sync.Mutex
+	seen []string
+}
+
+func (r *recordingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	r.mu.Lock()
+	r.seen = append(r.seen, req.URL.Path+" traceparent="+req.Header.Get("traceparent"))
+	r.mu.Unlock()
+	return r.base.RoundTrip(req)
+}
+
+// Token requests never carry the caller's trace context to Entra ID, even
+// when the caller is in a recorded span and the propagator is set.
+func TestTokenRequestsCarryNoTraceparent(t *testing.T) {
+	otel.SetTextMapPropagator(propagation.TraceContext{})
+	e := newEnv(t, entra.Config{})
+	rec := &recordingTransport{base: e.srv.HTTPClient().Transport}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(tracetest.NewInMemoryExporter()))
+	c := e.client(t, nil, func(cfg *downstream.Config) {
+		cfg.HTTPClient = &http.Client{Transport: rec}
+		cfg.TracerProvider = tp
+	})
+	alice := e.user(t, entra.HomeTenantID, "alice@home.handoff.test")
+	ctx, span := tp.Tracer("test").Start(context.Background(), "request")
+	defer span.End()
+	if _, err := c.OnBehalfOfUser(ctx, alice, notificationScope); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.AppToken(ctx, auditScope); err != nil {
+		t.Fatal(err)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.seen) == 0 {
+		t.Fatal("no request went through the client's transport")
+	}
+	for _, s := range rec.seen {
+		if !strings.HasSuffix(s, "traceparent=") {
+			t.Errorf("a request to Entra ID carried a trace context: %s", s)
+		}
+	}
 }
