@@ -180,6 +180,7 @@ func (a *App) post(ctx context.Context, url string, tok downstream.Token, body a
 		return &Failure{Reason: ReasonUnavailable, Detail: "the service could not be reached"}, false
 	}
 	defer resp.Body.Close()
+	recordStatus(ctx, resp.StatusCode)
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDownstreamBody))
 	switch {
 	case resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusCreated:

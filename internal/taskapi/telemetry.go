@@ -125,14 +125,19 @@ func (t *telemetry) endCall(ctx context.Context, span trace.Span, service string
 	if recording {
 		span.SetAttributes(attrOutcome.String(outcome))
 		if f != nil {
-			if f.Status != 0 {
-				span.SetAttributes(semconv.HTTPResponseStatusCode(f.Status))
-			}
 			span.SetStatus(codes.Error, f.Reason)
 		}
 	}
 	if metered {
 		t.downstream.Add(ctx, 1, metric.WithAttributes(attrService.String(service), attrOutcome.String(outcome)))
+	}
+}
+
+// recordStatus records on the call's span the status a downstream service
+// answered (the last one, when a refused token was replaced).
+func recordStatus(ctx context.Context, status int) {
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.SetAttributes(semconv.HTTPResponseStatusCode(status))
 	}
 }
 

@@ -135,6 +135,9 @@ func TestRedeliveryContinuesTheCreatesTrace(t *testing.T) {
 	if len(deliver) != 1 || deliver[0].Parent.SpanID() != rd.SpanContext.SpanID() {
 		t.Fatalf("audit.deliver spans %+v; want one under the redelivery", deliver)
 	}
+	if got := attrs(deliver[0].Attributes); got["http.response.status_code"] != "201" || got["handoff.downstream.outcome"] != "ok" {
+		t.Errorf("audit.deliver attributes %v", got)
+	}
 	seen := h.auditSeen.list()
 	if got, want := seen[len(seen)-1], "00-"+clientTrace+"-"+deliver[0].SpanContext.SpanID().String()+"-01"; got != want {
 		t.Errorf("the Audit Service got traceparent %q, want %q", got, want)
