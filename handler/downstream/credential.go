@@ -225,7 +225,7 @@ func (r *rotating) read(ctx context.Context) (held, error) {
 	if err != nil {
 		if r.version != "" {
 			// Keep serving the last value; try again at the next refresh.
-			r.log.Warn("downstream: could not read the credential again; keeping the last one", "credential", r.name, "error", err.Error())
+			r.log.WarnContext(ctx, "downstream: could not read the credential again; keeping the last one", "credential", r.name, "error", err.Error())
 			r.readAt, r.stale = r.now(), false
 			return held{r.cred, r.version}, nil
 		}
@@ -244,7 +244,7 @@ func (r *rotating) read(ctx context.Context) (held, error) {
 		return held{}, fmt.Errorf("downstream: %s: %w", r.name, err)
 	}
 	if r.version != "" {
-		r.log.Info("downstream: credential changed; rebuilding token clients", "credential", r.name, "version", version)
+		r.log.InfoContext(ctx, "downstream: credential changed; rebuilding token clients", "credential", r.name, "version", version)
 	}
 	r.cred, r.version = cred, version
 	return held{r.cred, r.version}, nil
