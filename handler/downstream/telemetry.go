@@ -93,7 +93,9 @@ func (t *telemetry) end(ctx context.Context, span trace.Span, kind string, fromC
 }
 
 // errorType names an acquisition error by its kind, for spans and
-// metrics: a closed set, never the error's text.
+// metrics: a closed set, never the error's text. ErrNotDelegated and
+// ErrRefreshLimited are returned outside any acquisition's span, so
+// neither is named here.
 func errorType(err error) string {
 	var (
 		consent     *ConsentRequiredError
@@ -113,10 +115,6 @@ func errorType(err error) string {
 		return "credential"
 	case errors.As(err, &refused):
 		return "refused"
-	case errors.Is(err, ErrNotDelegated):
-		return "not_delegated"
-	case errors.Is(err, ErrRefreshLimited):
-		return "refresh_limited"
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return "timeout"
 	case errors.Is(err, ErrTransient):
