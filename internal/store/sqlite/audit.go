@@ -38,7 +38,7 @@ func (s *Store) AppendAudit(ctx context.Context, e store.AuditEntry) (store.Audi
 		return store.AuditEntry{}, false, err
 	}
 	e.ID, e.Timestamp = store.NewID(), ts
-	res, err := s.db.ExecContext(ctx, `INSERT INTO audit (`+auditColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+	res, err := s.run().ExecContext(ctx, `INSERT INTO audit (`+auditColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (event_id) DO NOTHING`,
 		e.ID, e.EventID, e.Action, e.ResourceID, e.Actor, e.TenantID, e.CallerApp, micros(e.Timestamp))
 	if err != nil {
@@ -52,7 +52,7 @@ func (s *Store) AppendAudit(ctx context.Context, e store.AuditEntry) (store.Audi
 		return e, true, nil
 	}
 	// Audit entries are never deleted, so the one in the way is still there.
-	stored, err := scanAudit(s.db.QueryRowContext(ctx, `SELECT `+auditColumns+` FROM audit WHERE event_id = ?`, e.EventID))
+	stored, err := scanAudit(s.run().QueryRowContext(ctx, `SELECT `+auditColumns+` FROM audit WHERE event_id = ?`, e.EventID))
 	if err != nil {
 		return store.AuditEntry{}, false, sqliteErr("append audit entry", err)
 	}
@@ -69,7 +69,7 @@ func (s *Store) ListAudit(ctx context.Context, tenantID string, limit int, curso
 	if tenantID != "" {
 		q.where, q.args = "tenant_id = ?", []any{tenantID}
 	}
-	return sqliteList(ctx, s.db, "list audit entries", q, limit, cursor, scanAudit,
+	return sqliteList(ctx, s.run(), "list audit entries", q, limit, cursor, scanAudit,
 		func(e store.AuditEntry) (time.Time, string) { return e.Timestamp, e.ID })
 }
 

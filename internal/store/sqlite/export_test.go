@@ -18,3 +18,24 @@ func (s *Store) DB() *sql.DB { return s.db }
 
 // SchemaVersion is the schema version Open migrates to.
 var SchemaVersion = len(sqliteMigrations)
+
+// UncachedInTx counts the statements run in a transaction without a
+// prepared statement (a query missing from txStatements).
+func (s *Store) UncachedInTx() int64 { return s.stmts.uncachedInTx.Load() }
+
+// CachedStatements counts the store's prepared statements.
+func (s *Store) CachedStatements() int {
+	s.stmts.mu.Lock()
+	defer s.stmts.mu.Unlock()
+	return len(s.stmts.stmts)
+}
+
+// MaxCachedStatements is the bound of a store's prepared statements.
+const MaxCachedStatements = maxCachedStatements
+
+// SetStatementBound sets the bound of the store's prepared statements.
+func (s *Store) SetStatementBound(n int) {
+	s.stmts.mu.Lock()
+	defer s.stmts.mu.Unlock()
+	s.stmts.max = n
+}

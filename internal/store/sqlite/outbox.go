@@ -11,11 +11,13 @@ import (
 
 const outboxColumns = `tenant_id, event_id, action, resource_id, actor, created_at, state, attempts, next_attempt, last_error`
 
-func insertEvent(ctx context.Context, tx *sql.Tx, e *store.OutboxEvent) error {
+const insertEventSQL = `INSERT INTO outbox (` + outboxColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+func insertEvent(ctx context.Context, tx runner, e *store.OutboxEvent) error {
 	if e == nil {
 		return nil
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO outbox (`+outboxColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := tx.ExecContext(ctx, insertEventSQL,
 		e.TenantID, e.EventID, e.Action, e.ResourceID, e.Actor, micros(e.CreatedAt), e.State, e.Attempts, micros(e.NextAttempt), e.LastError)
 	return err
 }
@@ -36,7 +38,7 @@ func (s *Store) DueEvents(ctx context.Context, now time.Time, limit int) ([]stor
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT `+outboxColumns+` FROM outbox
+	rows, err := s.run().QueryContext(ctx, `SELECT `+outboxColumns+` FROM outbox
 		WHERE state = ? AND next_attempt <= ? ORDER BY next_attempt, created_at LIMIT ?`,
 		store.OutboxPending, micros(now), limit)
 	if err != nil {
@@ -60,7 +62,7 @@ func (s *Store) DueEvents(ctx context.Context, now time.Time, limit int) ([]stor
 // CountDue counts the pending events due at now (at most MaxCountDue).
 func (s *Store) CountDue(ctx context.Context, now time.Time) (int, error) {
 	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM outbox WHERE state = ? AND next_attempt <= ? LIMIT ?)`,
+	if err := s.run().QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM outbox WHERE state = ? AND next_attempt <= ? LIMIT ?)`,
 		store.OutboxPending, micros(now), store.MaxCountDue).Scan(&n); err != nil {
 		return 0, sqliteErr("count due events", err)
 	}
@@ -72,7 +74,7 @@ func (s *Store) CountDue(ctx context.Context, now time.Time) (int, error) {
 // beats a concurrent one that gave up. Marking an event that is gone is no
 // error.
 func (s *Store) MarkDelivered(ctx context.Context, tenantID, eventID string) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM outbox WHERE tenant_id = ? AND event_id = ?`,
+	if _, err := s.run().ExecContext(ctx, `DELETE FROM outbox WHERE tenant_id = ? AND event_id = ?`,
 		tenantID, eventID); err != nil {
 		return sqliteErr("mark delivered", err)
 	}
@@ -85,7 +87,7 @@ func (s *Store) MarkFailed(ctx context.Context, tenantID, eventID, reason string
 	if dead {
 		state = store.OutboxDead
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt = ?, state = ?
+	res, err := s.run().ExecContext(ctx, `UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt = ?, state = ?
 		WHERE tenant_id = ? AND event_id = ? AND state = ?`,
 		store.Truncate(reason, store.MaxErrorLength), micros(store.NormTime(next)), state, tenantID, eventID, store.OutboxPending)
 	return s.outboxWritten(ctx, "mark failed", res, err, tenantID, eventID)
@@ -103,7 +105,7 @@ func (s *Store) outboxWritten(ctx context.Context, op string, res sql.Result, er
 		return nil
 	}
 	var one int
-	err = s.db.QueryRowContext(ctx, `SELECT 1 FROM outbox WHERE tenant_id = ? AND event_id = ?`, tenantID, eventID).Scan(&one)
+	err = s.run().QueryRowContext(ctx, `SELECT 1 FROM outbox WHERE tenant_id = ? AND event_id = ?`, tenantID, eventID).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.ErrNotFound
 	}
@@ -121,7 +123,7 @@ func (s *Store) ListOutbox(ctx context.Context, tenantID, state string, limit in
 	if err := store.ValidState(state); err != nil {
 		return store.Page[store.OutboxEvent]{}, err
 	}
-	return sqliteList(ctx, s.db, "list outbox", sqliteQuery{
+	return sqliteList(ctx, s.run(), "list outbox", sqliteQuery{
 		columns: outboxColumns, table: "outbox", timeColumn: "created_at", idColumn: "event_id", eventIDs: true,
 		where: "tenant_id = ? AND state = ?", args: []any{tenantID, state},
 	}, limit, cursor, scanEvent, func(e store.OutboxEvent) (time.Time, string) { return e.CreatedAt, e.EventID })

@@ -44,6 +44,7 @@ import (
 // A SQLite is safe for concurrent use.
 type Store struct {
 	db        *sql.DB
+	stmts     stmtCache
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -95,6 +96,7 @@ func openWith(path string, busyTimeout time.Duration) (*Store, error) {
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
 	s := &Store{db: db}
+	s.stmts.max = maxCachedStatements
 
 	ctx, cancel := context.WithTimeout(context.Background(), sqliteOpenTimeout)
 	defer cancel()
@@ -269,7 +271,13 @@ func (s *Store) init(ctx context.Context, memory bool) error {
 	if !memory && !strings.EqualFold(mode, "wal") {
 		return fmt.Errorf("%w: sqlite: journal_mode is %q, not WAL (is the file system local?)", store.ErrUnavailable, mode)
 	}
-	return s.migrate(ctx)
+	if err := s.migrate(ctx); err != nil {
+		return err
+	}
+	if err := s.prepareAll(ctx, txStatements); err != nil {
+		return sqliteErr("prepare", err)
+	}
+	return nil
 }
 
 // migrate brings the schema to the newest version, in one transaction
@@ -318,7 +326,10 @@ func (s *Store) migrate(ctx context.Context) error {
 // Close closes the database. Later calls return the first call's result;
 // other methods called after Close fail with ErrUnavailable.
 func (s *Store) Close() error {
-	s.closeOnce.Do(func() { s.closeErr = s.db.Close() })
+	s.closeOnce.Do(func() {
+		s.closeStatements()
+		s.closeErr = s.db.Close()
+	})
 	return s.closeErr
 }
 
@@ -344,13 +355,13 @@ func boolInt(b bool) int64 {
 // Tasks.
 
 // inTx runs fn in one transaction: all of it is written, or none.
-func (s *Store) inTx(ctx context.Context, op string, fn func(*sql.Tx) error) error {
+func (s *Store) inTx(ctx context.Context, op string, fn func(runner) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return sqliteErr(op, err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	if err := fn(tx); err != nil {
+	if err := fn(runner{s: s, tx: tx}); err != nil {
 		if errors.Is(err, errNotWritten) || errors.Is(err, store.ErrInvalid) {
 			return err
 		}
@@ -377,7 +388,7 @@ type sqliteQuery struct {
 // the page starts right after the last row of the previous one, so rows
 // added or deleted meanwhile never shift it). It reads one row more than
 // the page holds to know whether another page follows.
-func sqliteList[T any](ctx context.Context, db *sql.DB, op string, q sqliteQuery, limit int, c string,
+func sqliteList[T any](ctx context.Context, db runner, op string, q sqliteQuery, limit int, c string,
 	scan func(rowScanner) (T, error), key func(T) (time.Time, string)) (store.Page[T], error) {
 	size, err := store.PageSize(limit)
 	if err != nil {
