@@ -39,3 +39,7 @@ func (s *Store) SetStatementBound(n int) {
 	defer s.stmts.mu.Unlock()
 	s.stmts.max = n
 }
+
+// ForgetStatements closes the store's prepared statements, so that every
+// statement is prepared anew (with the bound at 0).
+func (s *Store) ForgetStatements() { s.closeStatements() }
