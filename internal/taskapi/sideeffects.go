@@ -3,7 +3,6 @@ package taskapi
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -180,11 +179,7 @@ func (a *App) post(ctx context.Context, url string, tok downstream.Token, body a
 		downstream.InvalidTokenChallenge(resp)
 }
 
-// newEventID is a random UUID (v4), the audit entry's idempotency key.
-func newEventID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = (b[6] & 0x0f) | 0x40
-	b[8] = (b[8] & 0x3f) | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
+// newEventID is a UUIDv7, the audit entry's idempotency key: time-ordered,
+// so the outbox's and the Audit Service's indexes on it grow at one end
+// (store.NewUUIDv7).
+func newEventID() string { return store.NewUUIDv7() }

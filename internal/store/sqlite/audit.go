@@ -37,7 +37,7 @@ func (s *Store) AppendAudit(ctx context.Context, e store.AuditEntry) (store.Audi
 	if err != nil {
 		return store.AuditEntry{}, false, err
 	}
-	e.ID, e.Timestamp = store.NewID(), ts
+	e.ID, e.Timestamp = store.NewOrderedID(), ts
 	res, err := s.run().ExecContext(ctx, `INSERT INTO audit (`+auditColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (event_id) DO NOTHING`,
 		e.ID, e.EventID, e.Action, e.ResourceID, e.Actor, e.TenantID, e.CallerApp, micros(e.Timestamp))

@@ -33,7 +33,7 @@ func (s *Store) AddNotification(ctx context.Context, n store.Notification) (stor
 	if err != nil {
 		return store.Notification{}, err
 	}
-	n.ID, n.Timestamp = store.NewID(), ts
+	n.ID, n.Timestamp = store.NewOrderedID(), ts
 	_, err = s.run().ExecContext(ctx, `INSERT INTO notifications (`+notificationColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		n.ID, n.Event, n.TaskTitle, n.To, n.Email, n.UserOID, n.TenantID, n.CallerApp, micros(n.Timestamp))
 	if err != nil {
