@@ -43,3 +43,14 @@ func (s *Store) SetStatementBound(n int) {
 // ForgetStatements closes the store's prepared statements, so that every
 // statement is prepared anew (with the bound at 0).
 func (s *Store) ForgetStatements() { s.closeStatements() }
+
+// SetDeliveredDelay sets how long a delivered event's delete waits for a
+// task write (deliveredFlushDelay).
+func (s *Store) SetDeliveredDelay(d time.Duration) {
+	s.delivered.mu.Lock()
+	defer s.delivered.mu.Unlock()
+	s.delivered.delay = d
+}
+
+// MaxDeliveredNotes is the bound of the delivered events noted.
+const MaxDeliveredNotes = maxDeliveredNotes

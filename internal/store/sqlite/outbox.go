@@ -38,6 +38,9 @@ func (s *Store) DueEvents(ctx context.Context, now time.Time, limit int) ([]stor
 	if err != nil {
 		return nil, err
 	}
+	if err := s.flushDelivered(ctx); err != nil {
+		return nil, err
+	}
 	rows, err := s.run().QueryContext(ctx, `SELECT `+outboxColumns+` FROM outbox
 		WHERE state = ? AND next_attempt <= ? ORDER BY next_attempt, created_at LIMIT ?`,
 		store.OutboxPending, micros(now), limit)
@@ -61,6 +64,9 @@ func (s *Store) DueEvents(ctx context.Context, now time.Time, limit int) ([]stor
 
 // CountDue counts the pending events due at now (at most MaxCountDue).
 func (s *Store) CountDue(ctx context.Context, now time.Time) (int, error) {
+	if err := s.flushDelivered(ctx); err != nil {
+		return 0, err
+	}
 	var n int
 	if err := s.run().QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM outbox WHERE state = ? AND next_attempt <= ? LIMIT ?)`,
 		store.OutboxPending, micros(now), store.MaxCountDue).Scan(&n); err != nil {
@@ -69,20 +75,11 @@ func (s *Store) CountDue(ctx context.Context, now time.Time) (int, error) {
 	return n, nil
 }
 
-// MarkDelivered removes a delivered event from the outbox (its record is
-// now the Audit Service's), whatever its state: a delivery that succeeded
-// beats a concurrent one that gave up. Marking an event that is gone is no
-// error.
-func (s *Store) MarkDelivered(ctx context.Context, tenantID, eventID string) error {
-	if _, err := s.run().ExecContext(ctx, `DELETE FROM outbox WHERE tenant_id = ? AND event_id = ?`,
-		tenantID, eventID); err != nil {
-		return sqliteErr("mark delivered", err)
-	}
-	return nil
-}
-
 // MarkFailed records a failed attempt of a pending event.
 func (s *Store) MarkFailed(ctx context.Context, tenantID, eventID, reason string, next time.Time, dead bool) error {
+	if err := s.flushDelivered(ctx); err != nil {
+		return err
+	}
 	state := store.OutboxPending
 	if dead {
 		state = store.OutboxDead
@@ -121,6 +118,9 @@ func (s *Store) ListOutbox(ctx context.Context, tenantID, state string, limit in
 		return store.Page[store.OutboxEvent]{}, err
 	}
 	if err := store.ValidState(state); err != nil {
+		return store.Page[store.OutboxEvent]{}, err
+	}
+	if err := s.flushDelivered(ctx); err != nil {
 		return store.Page[store.OutboxEvent]{}, err
 	}
 	return sqliteList(ctx, s.run(), "list outbox", sqliteQuery{

@@ -45,6 +45,7 @@ import (
 type Store struct {
 	db        *sql.DB
 	stmts     stmtCache
+	delivered deliveredNotes // see MarkDelivered
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -97,6 +98,7 @@ func openWith(path string, busyTimeout time.Duration) (*Store, error) {
 	db.SetConnMaxIdleTime(0)
 	s := &Store{db: db}
 	s.stmts.max = maxCachedStatements
+	s.delivered.delay = deliveredFlushDelay
 
 	ctx, cancel := context.WithTimeout(context.Background(), sqliteOpenTimeout)
 	defer cancel()
@@ -327,6 +329,7 @@ func (s *Store) migrate(ctx context.Context) error {
 // other methods called after Close fail with ErrUnavailable.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.closeDelivered()
 		s.closeStatements()
 		s.closeErr = s.db.Close()
 	})
@@ -354,8 +357,24 @@ func boolInt(b bool) int64 {
 
 // Tasks.
 
-// inTx runs fn in one transaction: all of it is written, or none.
+// inTx runs fn in one transaction: all of it is written, or none. The
+// transaction also deletes the delivered events MarkDelivered noted.
 func (s *Store) inTx(ctx context.Context, op string, fn func(runner) error) error {
+	keys := s.takeDelivered()
+	err := s.inTxOnly(ctx, op, func(tx runner) error {
+		if err := deleteDelivered(ctx, tx, keys); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
+	if err != nil {
+		s.restoreDelivered(keys)
+	}
+	return err
+}
+
+// inTxOnly runs fn in one transaction: all of it is written, or none.
+func (s *Store) inTxOnly(ctx context.Context, op string, fn func(runner) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return sqliteErr(op, err)

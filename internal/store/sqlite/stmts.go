@@ -34,6 +34,7 @@ type stmtCache struct {
 var txStatements = []string{
 	insertTaskSQL, insertEventSQL, updateTaskSQL, deleteTaskSQL,
 	selectIdempotencySQL, deleteIdempotencySQL, insertIdempotencySQL,
+	deleteDeliveredSQL,
 }
 
 // prepareAll prepares queries and keeps them.
