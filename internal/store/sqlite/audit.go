@@ -65,12 +65,17 @@ func (s *Store) AppendAudit(ctx context.Context, e store.AuditEntry) (store.Audi
 // ListAudit pages through the tenant's audit entries, or every tenant's if
 // tenantID is "", newest first (Timestamp descending, then ID descending).
 func (s *Store) ListAudit(ctx context.Context, tenantID string, limit int, cursor string) (store.Page[store.AuditEntry], error) {
+	return sqliteList(ctx, s.run(), "list audit entries", auditQuery(tenantID), limit, cursor, scanAudit,
+		func(e store.AuditEntry) (time.Time, string) { return e.Timestamp, e.ID })
+}
+
+// auditQuery lists a tenant's entries, or every tenant's for "".
+func auditQuery(tenantID string) sqliteQuery {
 	q := sqliteQuery{columns: auditColumns, table: "audit", timeColumn: "ts"}
 	if tenantID != "" {
 		q.where, q.args = "tenant_id = ?", []any{tenantID}
 	}
-	return sqliteList(ctx, s.run(), "list audit entries", q, limit, cursor, scanAudit,
-		func(e store.AuditEntry) (time.Time, string) { return e.Timestamp, e.ID })
+	return q
 }
 
 // Listing.

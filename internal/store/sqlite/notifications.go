@@ -51,10 +51,13 @@ func (s *Store) ListNotifications(ctx context.Context, tenantID, userOID string,
 	if err := store.RequireID("user oid", userOID); err != nil {
 		return store.Page[store.Notification]{}, err
 	}
-	return sqliteList(ctx, s.run(), "list notifications", sqliteQuery{
-		columns: notificationColumns, table: "notifications", timeColumn: "ts",
-		where: "tenant_id = ? AND user_oid = ?", args: []any{tenantID, userOID},
-	}, limit, cursor, scanNotification, func(n store.Notification) (time.Time, string) { return n.Timestamp, n.ID })
+	return sqliteList(ctx, s.run(), "list notifications", notificationsQuery(tenantID, userOID),
+		limit, cursor, scanNotification, func(n store.Notification) (time.Time, string) { return n.Timestamp, n.ID })
+}
+
+func notificationsQuery(tenantID, userOID string) sqliteQuery {
+	return sqliteQuery{columns: notificationColumns, table: "notifications", timeColumn: "ts",
+		where: "tenant_id = ? AND user_oid = ?", args: []any{tenantID, userOID}}
 }
 
 // Audit log.

@@ -32,6 +32,9 @@ func scanEvent(r rowScanner) (store.OutboxEvent, error) {
 	return e, nil
 }
 
+const dueEventsSQL = `SELECT ` + outboxColumns + ` FROM outbox
+	WHERE state = ? AND next_attempt <= ? ORDER BY next_attempt, created_at LIMIT ?`
+
 // DueEvents returns pending events due at now, the longest-due first.
 func (s *Store) DueEvents(ctx context.Context, now time.Time, limit int) ([]store.OutboxEvent, error) {
 	limit, err := store.PageSize(limit)
@@ -41,9 +44,7 @@ func (s *Store) DueEvents(ctx context.Context, now time.Time, limit int) ([]stor
 	if err := s.flushDelivered(ctx); err != nil {
 		return nil, err
 	}
-	rows, err := s.run().QueryContext(ctx, `SELECT `+outboxColumns+` FROM outbox
-		WHERE state = ? AND next_attempt <= ? ORDER BY next_attempt, created_at LIMIT ?`,
-		store.OutboxPending, micros(now), limit)
+	rows, err := s.run().QueryContext(ctx, dueEventsSQL, store.OutboxPending, micros(now), limit)
 	if err != nil {
 		return nil, sqliteErr("due events", err)
 	}
@@ -123,8 +124,11 @@ func (s *Store) ListOutbox(ctx context.Context, tenantID, state string, limit in
 	if err := s.flushDelivered(ctx); err != nil {
 		return store.Page[store.OutboxEvent]{}, err
 	}
-	return sqliteList(ctx, s.run(), "list outbox", sqliteQuery{
-		columns: outboxColumns, table: "outbox", timeColumn: "created_at", idColumn: "event_id", eventIDs: true,
-		where: "tenant_id = ? AND state = ?", args: []any{tenantID, state},
-	}, limit, cursor, scanEvent, func(e store.OutboxEvent) (time.Time, string) { return e.CreatedAt, e.EventID })
+	return sqliteList(ctx, s.run(), "list outbox", outboxQuery(tenantID, state),
+		limit, cursor, scanEvent, func(e store.OutboxEvent) (time.Time, string) { return e.CreatedAt, e.EventID })
+}
+
+func outboxQuery(tenantID, state string) sqliteQuery {
+	return sqliteQuery{columns: outboxColumns, table: "outbox", timeColumn: "created_at", idColumn: "event_id", eventIDs: true,
+		where: "tenant_id = ? AND state = ?", args: []any{tenantID, state}}
 }

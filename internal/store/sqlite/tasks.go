@@ -73,10 +73,13 @@ func (s *Store) ListTasks(ctx context.Context, tenantID string, limit int, curso
 	if err := store.RequireID("tenant id", tenantID); err != nil {
 		return store.Page[store.Task]{}, err
 	}
-	return sqliteList(ctx, s.run(), "list tasks", sqliteQuery{
-		columns: taskColumns, table: "tasks", timeColumn: "created_at",
-		where: "tenant_id = ?", args: []any{tenantID},
-	}, limit, cursor, scanTask, func(t store.Task) (time.Time, string) { return t.CreatedAt, t.ID })
+	return sqliteList(ctx, s.run(), "list tasks", tasksQuery(tenantID),
+		limit, cursor, scanTask, func(t store.Task) (time.Time, string) { return t.CreatedAt, t.ID })
+}
+
+func tasksQuery(tenantID string) sqliteQuery {
+	return sqliteQuery{columns: taskColumns, table: "tasks", timeColumn: "created_at",
+		where: "tenant_id = ?", args: []any{tenantID}}
 }
 
 // UpdateTask applies p in one conditional UPDATE, so a concurrent write
