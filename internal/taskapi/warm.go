@@ -16,14 +16,19 @@ import (
 // fetches again.
 // appmain.Warm runs it in the background at start.
 func (a *App) Warm(ctx context.Context) error {
+	// The three at once: the client-credentials token waits for a token
+	// round trip (hundreds of milliseconds against a slow authority),
+	// while the tenants' authorities resolve in a few; after the token,
+	// they were not resolved when a cold start's first create asked for its
+	// On-Behalf-Of token, which then resolved the authority itself on a new
+	// connection (make bench-load's cold start: docs/performance.md).
 	var wg sync.WaitGroup
-	var errValidator, errTokens error
+	var errValidator, errAppToken, errTenants error
 	wg.Go(func() { errValidator = a.validator.Warm(ctx) })
-	wg.Go(func() {
-		errTokens = errors.Join(a.tokens.Warm(ctx, []string{a.cfg.Audit.Scope}), a.tokens.WarmTenants(ctx, a.warmTenants()...))
-	})
+	wg.Go(func() { errAppToken = a.tokens.Warm(ctx, []string{a.cfg.Audit.Scope}) })
+	wg.Go(func() { errTenants = a.tokens.WarmTenants(ctx, a.warmTenants()...) })
 	wg.Wait()
-	return errors.Join(errValidator, errTokens)
+	return errors.Join(errValidator, errAppToken, errTenants)
 }
 
 // warmTenants are the tenants whose users the Task API serves: the allowed
