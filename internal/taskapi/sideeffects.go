@@ -16,6 +16,12 @@ import (
 	"github.com/handoff-dev/handoff/internal/store"
 )
 
+// The paths a write posts to, under the services' URLs.
+const (
+	notifyPath = "/api/notify"
+	auditPath  = "/api/audit"
+)
+
 // maxDownstreamBody bounds what is read of a downstream answer.
 const maxDownstreamBody = 64 << 10
 
@@ -70,7 +76,7 @@ func (a *App) notify(ctx context.Context, id *entraauth.Identity, event string, 
 	refresh := func(ctx context.Context, rejected downstream.Token) (downstream.Token, error) {
 		return a.tokens.RefreshOnBehalfOf(ctx, id.Token, id.TenantID, rejected, a.cfg.Notification.Scope)
 	}
-	if f := a.postRefreshing(ctx, a.cfg.Notification.URL+"/api/notify", tok, body, refresh); f != nil {
+	if f := a.postRefreshing(ctx, a.cfg.Notification.URL+notifyPath, tok, body, refresh); f != nil {
 		a.log.Warn("notification: failed", "reason", f.Reason, "status", f.Status, "detail", f.Detail)
 		return f
 	}
@@ -90,7 +96,7 @@ func (a *App) deliverAudit(ctx context.Context, ev store.OutboxEvent) *Failure {
 	refresh := func(ctx context.Context, rejected downstream.Token) (downstream.Token, error) {
 		return a.tokens.RefreshAppToken(ctx, rejected, a.cfg.Audit.Scope)
 	}
-	if f := a.postRefreshing(ctx, a.cfg.Audit.URL+"/api/audit", tok, body, refresh); f != nil {
+	if f := a.postRefreshing(ctx, a.cfg.Audit.URL+auditPath, tok, body, refresh); f != nil {
 		a.log.Warn("audit: delivery failed", "reason", f.Reason, "status", f.Status, "detail", f.Detail, "event_id", ev.EventID)
 		return f
 	}
