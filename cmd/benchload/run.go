@@ -52,7 +52,7 @@ func (b *bench) run(ctx context.Context, out io.Writer) error {
 }
 
 // saveProfile has the profiled app write its profile (SIGUSR1: the host
-// stops a handler with SIGKILL, too late to write anything), waits for the
+// stops a handler by killing it, too late to write anything), waits for the
 // file and copies it out of the state directory. The app runs on.
 func (b *bench) saveProfile(out io.Writer) error {
 	pid := b.stack.PID(b.o.profile)

@@ -11,7 +11,7 @@ import (
 
 // EnvCPUProfile names a file to write a CPU profile of the process to, from
 // start until it stops (SIGTERM) or, on Unix, until it gets SIGUSR1 (the
-// Functions host, and devstack's, stop a handler with SIGKILL, which
+// Functions host, and devstack's, stop a handler by killing it, which
 // leaves no time to write anything: make bench-load sends SIGUSR1 first).
 // The profile is written to the file's name plus ".partial" and renamed
 // to the name once complete, so a reader that sees the name sees it whole.

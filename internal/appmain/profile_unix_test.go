@@ -13,7 +13,7 @@ import (
 )
 
 // TestCPUProfileOnSIGUSR1: SIGUSR1 writes the profile out while the
-// process runs on (the host stops handlers with SIGKILL), under the file's
+// process runs on (the host stops handlers by killing them), under the file's
 // name only once complete; the stop that follows does nothing more.
 func TestCPUProfileOnSIGUSR1(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "cpu.pprof")
