@@ -5,9 +5,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/handoff-dev/handoff/internal/store"
 )
 
 // TestQueryPlans: every listing, with and without a cursor, reads its rows
@@ -72,10 +69,8 @@ func explain(t *testing.T, s *Store, query string, args ...any) string {
 }
 
 // TestMigrationToAscendingIndexes: a database at schema version 3 (the
-// descending indexes, the outbox with a rowid), with tasks and an outbox
-// event in it, opens at the newest version with the indexes ascending and
-// the outbox WITHOUT ROWID, its event kept, and lists its tasks newest
-// first as before.
+// descending indexes), with tasks in it, opens at the newest version with
+// the indexes ascending, and lists its tasks newest first as before.
 func TestMigrationToAscendingIndexes(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "v3.db")
 	dsn, _, err := sqliteDSN(path, sqliteBusyTimeout)
@@ -101,9 +96,6 @@ func TestMigrationToAscendingIndexes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := db.ExecContext(ctx, `INSERT INTO outbox (`+outboxColumns+`) VALUES ('t', 'ev-1', 'task.created', ?, 'u', 100, 'pending', 2, 200, 'x')`, a); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := db.ExecContext(ctx, `PRAGMA user_version = 3`); err != nil {
 		t.Fatal(err)
 	}
@@ -121,14 +113,6 @@ func TestMigrationToAscendingIndexes(t *testing.T) {
 	var desc int
 	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'index' AND sql LIKE '%DESC%'`).Scan(&desc); err != nil || desc != 0 {
 		t.Errorf("%d descending indexes after the migration (%v), want 0", desc, err)
-	}
-	var withoutRowid int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE name = 'outbox' AND sql LIKE '%WITHOUT ROWID%'`).Scan(&withoutRowid); err != nil || withoutRowid != 1 {
-		t.Errorf("the outbox is not WITHOUT ROWID after the migration (%v)", err)
-	}
-	due, err := s.DueEvents(ctx, time.UnixMicro(300), store.MaxPageSize)
-	if err != nil || len(due) != 1 || due[0].EventID != "ev-1" || due[0].ResourceID != a || due[0].Attempts != 2 || due[0].LastError != "x" {
-		t.Errorf("the outbox after the migration: %+v, %v; want ev-1 as written", due, err)
 	}
 	page, err := s.ListTasks(ctx, "t", 2, "")
 	if err != nil {

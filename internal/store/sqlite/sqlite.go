@@ -280,30 +280,6 @@ var sqliteMigrations = [][]string{
 		`DROP INDEX IF EXISTS outbox_by_tenant_state`,
 		`CREATE INDEX outbox_by_tenant_state ON outbox (tenant_id, state, created_at, event_id)`,
 	},
-	// 5: the outbox keyed by its primary key alone (WITHOUT ROWID): a
-	// create inserts an event and deletes a delivered one, and each of
-	// those wrote a rowid b-tree besides the primary key's. The outbox
-	// holds only undelivered events, so copying it is quick.
-	{
-		`CREATE TABLE outbox_by_key (
-			tenant_id    TEXT    NOT NULL,
-			event_id     TEXT    NOT NULL,
-			action       TEXT    NOT NULL,
-			resource_id  TEXT    NOT NULL,
-			actor        TEXT    NOT NULL,
-			created_at   INTEGER NOT NULL,
-			state        TEXT    NOT NULL,
-			attempts     INTEGER NOT NULL,
-			next_attempt INTEGER NOT NULL,
-			last_error   TEXT    NOT NULL,
-			PRIMARY KEY (tenant_id, event_id)
-		) STRICT, WITHOUT ROWID`,
-		`INSERT INTO outbox_by_key (` + outboxColumns + `) SELECT ` + outboxColumns + ` FROM outbox`,
-		`DROP TABLE outbox`,
-		`ALTER TABLE outbox_by_key RENAME TO outbox`,
-		`CREATE INDEX outbox_due ON outbox (state, next_attempt, created_at)`,
-		`CREATE INDEX outbox_by_tenant_state ON outbox (tenant_id, state, created_at, event_id)`,
-	},
 }
 
 // init checks the connection settings and migrates the schema.
