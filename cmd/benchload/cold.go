@@ -95,6 +95,10 @@ func (b *bench) coldCreate(ctx context.Context, run int) (first time.Duration, w
 		return 0, nil, err
 	}
 	first = time.Since(t0)
+	// In the stack's log, beside the apps' own lines, to see where the
+	// first create's time went (docs/performance.md).
+	fmt.Fprintf(b.log, "[benchload] cold start %d: first create sent %s, answered %s (%.1f ms)\n",
+		run+1, t0.UTC().Format(time.RFC3339Nano), t0.Add(first).UTC().Format(time.RFC3339Nano), ms(first))
 	for range warmSamples {
 		t0 := time.Now()
 		if err := b.create(ctx, user); err != nil {

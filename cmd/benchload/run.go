@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"syscall"
+	"time"
 )
 
 // run runs the loads, prints the table, then measures the cold start.
@@ -55,16 +57,26 @@ func (b *bench) run(ctx context.Context, out io.Writer) error {
 	return c.print(out)
 }
 
-// saveProfile stops the profiled app, so it writes its profile, and moves
-// the profile out of the state directory (the app is started again for the
-// cold start, with the same settings).
+// saveProfile has the profiled app write its profile (SIGUSR1: the host
+// stops a handler by killing it, too late to write anything), waits for the
+// file and copies it out of the state directory. The app runs on.
 func (b *bench) saveProfile(out io.Writer) error {
-	if err := b.stack.StopApp(b.o.profile); err != nil {
+	pid := b.stack.PID(b.o.profile)
+	if pid == 0 {
+		return fmt.Errorf("the %s app is not running: no profile", b.o.profile)
+	}
+	if err := syscall.Kill(pid, syscall.SIGUSR1); err != nil {
 		return err
 	}
-	data, err := os.ReadFile(b.profile)
+	var data []byte
+	var err error
+	for deadline := time.Now().Add(profileWait); ; time.Sleep(20 * time.Millisecond) {
+		if data, err = os.ReadFile(b.profile); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
 	if err != nil {
-		return fmt.Errorf("the %s app wrote no profile: %w", b.o.profile, err)
+		return fmt.Errorf("the %s app wrote no profile within %v: %w", b.o.profile, profileWait, err)
 	}
 	dst := filepath.Join(b.o.profileDir, b.o.profile+".cpu.pprof")
 	if err := os.WriteFile(dst, data, 0o644); err != nil {
@@ -74,3 +86,6 @@ func (b *bench) saveProfile(out io.Writer) error {
 		b.o.profile, strconv.Itoa(len(data)), dst)
 	return err
 }
+
+// profileWait bounds the wait for the profiled app to write its profile.
+const profileWait = 30 * time.Second

@@ -141,7 +141,7 @@ func (c *Client) dropAppTokens(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if version == c.version {
-		c.app = app
+		c.app, c.appTokens = app, nil
 	} // else the credential changed meanwhile, and every client was rebuilt
 	return nil
 }

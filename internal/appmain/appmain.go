@@ -39,6 +39,7 @@ func Main(name string, build Build) {
 func run(name string, log *slog.Logger, build Build) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	tuneGC(log)
 	stopProfile, err := startCPUProfile(log)
 	if err != nil {
 		return err

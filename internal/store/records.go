@@ -14,15 +14,55 @@ import (
 	"unicode/utf8"
 )
 
-// idBytes is the size of record ids and ETags: 128 random bits.
+// idBytes is the size of record ids and ETags: 128 bits.
 const idBytes = 16
 
+// idTimeBytes of an id are its time: Unix milliseconds, big-endian (48
+// bits, enough until the year 10889).
+const idTimeBytes = 6
+
 // NewID returns a record id: 128 bits from crypto/rand as 32 lowercase hex
-// digits.
+// digits. Task ids are these: unguessable, and telling nothing of when or
+// in which order tasks were made.
 func NewID() string {
 	var b [idBytes]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (it crashes the program instead)
 	return hex.EncodeToString(b[:])
+}
+
+// NewOrderedID returns a record id of the same form as NewID's, whose
+// first 48 bits are the current Unix time in milliseconds and the other 80
+// from crypto/rand (as a UUIDv7 is laid out). Ids made in a later
+// millisecond sort after earlier ones, so a new record's entry in an index
+// on its id lands next to the previous record's: the SQLite store then
+// rewrites the same few index pages from commit to commit, where random
+// ids dirtied a page anywhere in the index each time (make bench-load:
+// docs/performance.md). For records whose time is no secret (notifications
+// and audit entries carry their timestamp); 80 random bits still make an id
+// impossible to guess.
+func NewOrderedID() string {
+	return hex.EncodeToString(timeOrdered(time.Now()))
+}
+
+// timeOrdered is idBytes bytes: the Unix milliseconds of t, then random.
+func timeOrdered(t time.Time) []byte {
+	b := make([]byte, idBytes)
+	ms := uint64(t.UnixMilli())
+	for i := range idTimeBytes {
+		b[i] = byte(ms >> (8 * (idTimeBytes - 1 - i)))
+	}
+	_, _ = rand.Read(b[idTimeBytes:]) // crypto/rand.Read never fails (it crashes the program instead)
+	return b
+}
+
+// NewUUIDv7 returns a UUID version 7 (RFC 9562): the Unix milliseconds of
+// now, then 74 random bits, in the canonical form. Later UUIDs sort after
+// earlier ones, as NewOrderedID's ids do, and for the same reason.
+func NewUUIDv7() string {
+	b := timeOrdered(time.Now())
+	b[6] = (b[6] & 0x0f) | 0x70 // version 7
+	b[8] = (b[8] & 0x3f) | 0x80 // variant 10
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
 // NewETag returns a fresh strong HTTP entity tag: a quoted random value.

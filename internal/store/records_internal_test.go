@@ -1,7 +1,10 @@
 package store
 
 import (
+	"encoding/hex"
 	"errors"
+	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -93,5 +96,41 @@ func TestEventCursorBound(t *testing.T) {
 		if _, _, err := DecodeEventCursor(EncodeCursor(at, id)); !errors.Is(err, ErrInvalid) {
 			t.Errorf("a cursor of id %q (%d bytes): %v, want ErrInvalid", id[:min(len(id), 8)], len(id), err)
 		}
+	}
+}
+
+// TestTimeOrderedIDs: an ordered id (NewOrderedID) starts with its time in Unix milliseconds, so
+// ids of later milliseconds sort after earlier ones; the rest is random
+// (no two of many ids alike, even within a millisecond); a UUIDv7 has the
+// same order, its version and variant.
+func TestTimeOrderedIDs(t *testing.T) {
+	at := time.UnixMilli(1_764_547_200_123) // 2025-12-01T00:00:00.123Z
+	a, b := timeOrdered(at), timeOrdered(at.Add(time.Millisecond))
+	if got := fmt.Sprintf("%x", a[:idTimeBytes]); got != fmt.Sprintf("%012x", at.UnixMilli()) {
+		t.Errorf("time part %s, want the Unix milliseconds %012x", got, at.UnixMilli())
+	}
+	if !(hex.EncodeToString(a) < hex.EncodeToString(b)) {
+		t.Errorf("an id of a later millisecond sorts first: %x >= %x", a, b)
+	}
+	seen := map[string]bool{}
+	for range 10_000 {
+		id := hex.EncodeToString(timeOrdered(at))
+		if seen[id] {
+			t.Fatalf("id %s made twice in one millisecond", id)
+		}
+		seen[id] = true
+	}
+	if id := NewOrderedID(); !IsID(id) {
+		t.Errorf("NewOrderedID() = %q, not an id", id)
+	}
+	uuid := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+	first := NewUUIDv7()
+	time.Sleep(2 * time.Millisecond) // a later millisecond (order, not timing, is checked)
+	second := NewUUIDv7()
+	if !uuid.MatchString(first) || !uuid.MatchString(second) {
+		t.Errorf("NewUUIDv7() = %q, %q: not UUIDv7s", first, second)
+	}
+	if !(first < second) {
+		t.Errorf("a later UUIDv7 sorts first: %s >= %s", first, second)
 	}
 }

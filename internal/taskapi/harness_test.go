@@ -45,6 +45,30 @@ type harness struct {
 	// notifySeen and auditSeen keep the traceparent of each request the
 	// services received.
 	notifySeen, auditSeen seenHeaders
+	// notifyConns and auditConns record, per request, the method and the
+	// client's address (one per connection).
+	notifyConns, auditConns connLog
+}
+
+// connLog records each request's method and client address.
+type connLog struct {
+	mu   sync.Mutex
+	reqs []string // "METHOD remote-addr"
+}
+
+func (l *connLog) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		l.mu.Lock()
+		l.reqs = append(l.reqs, r.Method+" "+r.RemoteAddr)
+		l.mu.Unlock()
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (l *connLog) all() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.reqs...)
 }
 
 // seenHeaders keeps the traceparent headers of the requests a service got.
@@ -104,7 +128,7 @@ func newHarnessIn(t *testing.T, dir *entra.Directory, tweak func(*Config)) *harn
 	if err != nil {
 		t.Fatal(err)
 	}
-	auditSrv := httptest.NewServer(faulty(funcapp.Wrap(audit.Handler(), funcapp.Config{Logger: quietLog()}), &h.auditFault, &h.auditSeen))
+	auditSrv := httptest.NewServer(h.auditConns.wrap(faulty(funcapp.Wrap(audit.Handler(), funcapp.Config{Logger: quietLog()}), &h.auditFault, &h.auditSeen)))
 	t.Cleanup(auditSrv.Close)
 	h.auditSrv = auditSrv
 	notify, err := notifyapi.New(t.Context(), notifyapi.Config{Authority: srv.BaseURL(), HomeTenantID: entra.HomeTenantID,
@@ -113,7 +137,7 @@ func newHarnessIn(t *testing.T, dir *entra.Directory, tweak func(*Config)) *harn
 	if err != nil {
 		t.Fatal(err)
 	}
-	notifySrv := httptest.NewServer(faulty(funcapp.Wrap(notify.Handler(), funcapp.Config{Logger: quietLog()}), &h.notifyFault, &h.notifySeen))
+	notifySrv := httptest.NewServer(h.notifyConns.wrap(faulty(funcapp.Wrap(notify.Handler(), funcapp.Config{Logger: quietLog()}), &h.notifyFault, &h.notifySeen)))
 	t.Cleanup(notifySrv.Close)
 	h.notifySrv = notifySrv
 

@@ -37,8 +37,8 @@ func (s *Store) AppendAudit(ctx context.Context, e store.AuditEntry) (store.Audi
 	if err != nil {
 		return store.AuditEntry{}, false, err
 	}
-	e.ID, e.Timestamp = store.NewID(), ts
-	res, err := s.db.ExecContext(ctx, `INSERT INTO audit (`+auditColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+	e.ID, e.Timestamp = store.NewOrderedID(), ts
+	res, err := s.run().ExecContext(ctx, `INSERT INTO audit (`+auditColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (event_id) DO NOTHING`,
 		e.ID, e.EventID, e.Action, e.ResourceID, e.Actor, e.TenantID, e.CallerApp, micros(e.Timestamp))
 	if err != nil {
@@ -52,7 +52,7 @@ func (s *Store) AppendAudit(ctx context.Context, e store.AuditEntry) (store.Audi
 		return e, true, nil
 	}
 	// Audit entries are never deleted, so the one in the way is still there.
-	stored, err := scanAudit(s.db.QueryRowContext(ctx, `SELECT `+auditColumns+` FROM audit WHERE event_id = ?`, e.EventID))
+	stored, err := scanAudit(s.run().QueryRowContext(ctx, `SELECT `+auditColumns+` FROM audit WHERE event_id = ?`, e.EventID))
 	if err != nil {
 		return store.AuditEntry{}, false, sqliteErr("append audit entry", err)
 	}
@@ -65,12 +65,17 @@ func (s *Store) AppendAudit(ctx context.Context, e store.AuditEntry) (store.Audi
 // ListAudit pages through the tenant's audit entries, or every tenant's if
 // tenantID is "", newest first (Timestamp descending, then ID descending).
 func (s *Store) ListAudit(ctx context.Context, tenantID string, limit int, cursor string) (store.Page[store.AuditEntry], error) {
+	return sqliteList(ctx, s.run(), "list audit entries", auditQuery(tenantID), limit, cursor, scanAudit,
+		func(e store.AuditEntry) (time.Time, string) { return e.Timestamp, e.ID })
+}
+
+// auditQuery lists a tenant's entries, or every tenant's for "".
+func auditQuery(tenantID string) sqliteQuery {
 	q := sqliteQuery{columns: auditColumns, table: "audit", timeColumn: "ts"}
 	if tenantID != "" {
 		q.where, q.args = "tenant_id = ?", []any{tenantID}
 	}
-	return sqliteList(ctx, s.db, "list audit entries", q, limit, cursor, scanAudit,
-		func(e store.AuditEntry) (time.Time, string) { return e.Timestamp, e.ID })
+	return q
 }
 
 // Listing.

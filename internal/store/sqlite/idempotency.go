@@ -32,22 +32,20 @@ func (s *Store) CreateTaskOnce(ctx context.Context, t store.Task, ev *store.Outb
 		return store.Task{}, nil, err
 	}
 	var prior *store.IdempotencyRecord
-	err = s.inTx(ctx, "create task", func(tx *sql.Tx) error {
-		held, err := scanIdempotency(tx.QueryRowContext(ctx, `SELECT `+idempotencyColumns+` FROM idempotency
-			WHERE tenant_id = ? AND user_id = ? AND key = ?`, rec.TenantID, rec.UserID, rec.Key))
+	err = s.inTx(ctx, "create task", func(tx runner) error {
+		held, err := scanIdempotency(tx.QueryRowContext(ctx, selectIdempotencySQL, rec.TenantID, rec.UserID, rec.Key))
 		switch {
 		case err == nil && held.ExpiresAt.After(rec.CreatedAt):
 			prior = &held
 			return nil // nothing written
 		case err == nil: // expired: the key is free again
-			if _, err := tx.ExecContext(ctx, `DELETE FROM idempotency WHERE tenant_id = ? AND user_id = ? AND key = ?`,
-				rec.TenantID, rec.UserID, rec.Key); err != nil {
+			if _, err := tx.ExecContext(ctx, deleteIdempotencySQL, rec.TenantID, rec.UserID, rec.Key); err != nil {
 				return err
 			}
 		case !errors.Is(err, sql.ErrNoRows):
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO tasks (`+taskColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		if _, err := tx.ExecContext(ctx, insertTaskSQL,
 			t.TenantID, t.ID, t.Title, t.Description, boolInt(t.Completed),
 			t.CreatedBy, t.CreatedByName, micros(t.CreatedAt), micros(t.UpdatedAt), t.ETag); err != nil {
 			return err
@@ -55,7 +53,7 @@ func (s *Store) CreateTaskOnce(ctx context.Context, t store.Task, ev *store.Outb
 		if err := insertEvent(ctx, tx, e); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO idempotency (`+idempotencyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, x'')`,
+		_, err = tx.ExecContext(ctx, insertIdempotencySQL,
 			rec.TenantID, rec.UserID, rec.Key, rec.RequestHash, t.ID, snapshot, micros(rec.CreatedAt), micros(rec.ExpiresAt))
 		return err
 	})
@@ -70,6 +68,15 @@ func (s *Store) CreateTaskOnce(ctx context.Context, t store.Task, ev *store.Outb
 }
 
 const idempotencyColumns = `tenant_id, user_id, key, request_hash, task_id, task, created_at, expires_at, status, body`
+
+// The statements of a create with an idempotency key (prepared at open: see
+// txStatements).
+const (
+	selectIdempotencySQL = `SELECT ` + idempotencyColumns + ` FROM idempotency
+		WHERE tenant_id = ? AND user_id = ? AND key = ?`
+	deleteIdempotencySQL = `DELETE FROM idempotency WHERE tenant_id = ? AND user_id = ? AND key = ?`
+	insertIdempotencySQL = `INSERT INTO idempotency (` + idempotencyColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, x'')`
+)
 
 func scanIdempotency(r rowScanner) (store.IdempotencyRecord, error) {
 	var (
@@ -97,7 +104,7 @@ func (s *Store) RecordIdempotentResponse(ctx context.Context, tenantID, userID, 
 	if err := store.CheckResponse(status, body); err != nil {
 		return err
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE idempotency SET status = ?, body = ?
+	res, err := s.run().ExecContext(ctx, `UPDATE idempotency SET status = ?, body = ?
 		WHERE tenant_id = ? AND user_id = ? AND key = ? AND task_id = ? AND status = 0`,
 		status, append([]byte{}, body...), tenantID, userID, key, taskID)
 	if err != nil {
@@ -109,7 +116,7 @@ func (s *Store) RecordIdempotentResponse(ctx context.Context, tenantID, userID, 
 		return nil
 	}
 	var one int
-	err = s.db.QueryRowContext(ctx, `SELECT 1 FROM idempotency WHERE tenant_id = ? AND user_id = ? AND key = ? AND task_id = ?`,
+	err = s.run().QueryRowContext(ctx, `SELECT 1 FROM idempotency WHERE tenant_id = ? AND user_id = ? AND key = ? AND task_id = ?`,
 		tenantID, userID, key, taskID).Scan(&one)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -125,7 +132,7 @@ func (s *Store) PurgeIdempotencyKeys(ctx context.Context, now time.Time, limit i
 	if limit <= 0 {
 		return 0, store.Invalidf("purge limit %d is not positive", limit)
 	}
-	res, err := s.db.ExecContext(ctx, `DELETE FROM idempotency WHERE rowid IN
+	res, err := s.run().ExecContext(ctx, `DELETE FROM idempotency WHERE rowid IN
 		(SELECT rowid FROM idempotency WHERE expires_at <= ? LIMIT ?)`, micros(store.NormTime(now)), limit)
 	if err != nil {
 		return 0, sqliteErr("purge idempotency keys", err)

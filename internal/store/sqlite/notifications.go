@@ -33,8 +33,8 @@ func (s *Store) AddNotification(ctx context.Context, n store.Notification) (stor
 	if err != nil {
 		return store.Notification{}, err
 	}
-	n.ID, n.Timestamp = store.NewID(), ts
-	_, err = s.db.ExecContext(ctx, `INSERT INTO notifications (`+notificationColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	n.ID, n.Timestamp = store.NewOrderedID(), ts
+	_, err = s.run().ExecContext(ctx, `INSERT INTO notifications (`+notificationColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		n.ID, n.Event, n.TaskTitle, n.To, n.Email, n.UserOID, n.TenantID, n.CallerApp, micros(n.Timestamp))
 	if err != nil {
 		return store.Notification{}, sqliteErr("add notification", err)
@@ -51,10 +51,13 @@ func (s *Store) ListNotifications(ctx context.Context, tenantID, userOID string,
 	if err := store.RequireID("user oid", userOID); err != nil {
 		return store.Page[store.Notification]{}, err
 	}
-	return sqliteList(ctx, s.db, "list notifications", sqliteQuery{
-		columns: notificationColumns, table: "notifications", timeColumn: "ts",
-		where: "tenant_id = ? AND user_oid = ?", args: []any{tenantID, userOID},
-	}, limit, cursor, scanNotification, func(n store.Notification) (time.Time, string) { return n.Timestamp, n.ID })
+	return sqliteList(ctx, s.run(), "list notifications", notificationsQuery(tenantID, userOID),
+		limit, cursor, scanNotification, func(n store.Notification) (time.Time, string) { return n.Timestamp, n.ID })
+}
+
+func notificationsQuery(tenantID, userOID string) sqliteQuery {
+	return sqliteQuery{columns: notificationColumns, table: "notifications", timeColumn: "ts",
+		where: "tenant_id = ? AND user_oid = ?", args: []any{tenantID, userOID}}
 }
 
 // Audit log.

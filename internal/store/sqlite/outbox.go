@@ -11,11 +11,13 @@ import (
 
 const outboxColumns = `tenant_id, event_id, action, resource_id, actor, created_at, state, attempts, next_attempt, last_error, traceparent, tracestate`
 
-func insertEvent(ctx context.Context, tx *sql.Tx, e *store.OutboxEvent) error {
+const insertEventSQL = `INSERT INTO outbox (` + outboxColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+func insertEvent(ctx context.Context, tx runner, e *store.OutboxEvent) error {
 	if e == nil {
 		return nil
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO outbox (`+outboxColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := tx.ExecContext(ctx, insertEventSQL,
 		e.TenantID, e.EventID, e.Action, e.ResourceID, e.Actor, micros(e.CreatedAt), e.State, e.Attempts, micros(e.NextAttempt), e.LastError,
 		e.Traceparent, e.Tracestate)
 	return err
@@ -32,15 +34,19 @@ func scanEvent(r rowScanner) (store.OutboxEvent, error) {
 	return e, nil
 }
 
+const dueEventsSQL = `SELECT ` + outboxColumns + ` FROM outbox
+	WHERE state = ? AND next_attempt <= ? ORDER BY next_attempt, created_at LIMIT ?`
+
 // DueEvents returns pending events due at now, the longest-due first.
 func (s *Store) DueEvents(ctx context.Context, now time.Time, limit int) ([]store.OutboxEvent, error) {
 	limit, err := store.PageSize(limit)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT `+outboxColumns+` FROM outbox
-		WHERE state = ? AND next_attempt <= ? ORDER BY next_attempt, created_at LIMIT ?`,
-		store.OutboxPending, micros(now), limit)
+	if err := s.flushDelivered(ctx); err != nil {
+		return nil, err
+	}
+	rows, err := s.run().QueryContext(ctx, dueEventsSQL, store.OutboxPending, micros(now), limit)
 	if err != nil {
 		return nil, sqliteErr("due events", err)
 	}
@@ -61,8 +67,11 @@ func (s *Store) DueEvents(ctx context.Context, now time.Time, limit int) ([]stor
 
 // CountDue counts the pending events due at now (at most MaxCountDue).
 func (s *Store) CountDue(ctx context.Context, now time.Time) (int, error) {
+	if err := s.flushDelivered(ctx); err != nil {
+		return 0, err
+	}
 	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM outbox WHERE state = ? AND next_attempt <= ? LIMIT ?)`,
+	if err := s.run().QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM outbox WHERE state = ? AND next_attempt <= ? LIMIT ?)`,
 		store.OutboxPending, micros(now), store.MaxCountDue).Scan(&n); err != nil {
 		return 0, sqliteErr("count due events", err)
 	}
@@ -73,6 +82,9 @@ func (s *Store) CountDue(ctx context.Context, now time.Time) (int, error) {
 // finds the oldest pending one, for a tenant (its index) or for every
 // tenant ("": the due index, which leads with the state).
 func (s *Store) OutboxDepth(ctx context.Context, tenantID string) (store.OutboxDepth, error) {
+	if err := s.flushDelivered(ctx); err != nil {
+		return store.OutboxDepth{}, err
+	}
 	where := "state = ?"
 	if tenantID != "" {
 		where = "tenant_id = ? AND state = ?"
@@ -105,25 +117,16 @@ func (s *Store) OutboxDepth(ctx context.Context, tenantID string) (store.OutboxD
 	return d, nil
 }
 
-// MarkDelivered removes a delivered event from the outbox (its record is
-// now the Audit Service's), whatever its state: a delivery that succeeded
-// beats a concurrent one that gave up. Marking an event that is gone is no
-// error.
-func (s *Store) MarkDelivered(ctx context.Context, tenantID, eventID string) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM outbox WHERE tenant_id = ? AND event_id = ?`,
-		tenantID, eventID); err != nil {
-		return sqliteErr("mark delivered", err)
-	}
-	return nil
-}
-
 // MarkFailed records a failed attempt of a pending event.
 func (s *Store) MarkFailed(ctx context.Context, tenantID, eventID, reason string, next time.Time, dead bool) error {
+	if err := s.flushDelivered(ctx); err != nil {
+		return err
+	}
 	state := store.OutboxPending
 	if dead {
 		state = store.OutboxDead
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt = ?, state = ?
+	res, err := s.run().ExecContext(ctx, `UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt = ?, state = ?
 		WHERE tenant_id = ? AND event_id = ? AND state = ?`,
 		store.Truncate(reason, store.MaxErrorLength), micros(store.NormTime(next)), state, tenantID, eventID, store.OutboxPending)
 	return s.outboxWritten(ctx, "mark failed", res, err, tenantID, eventID)
@@ -141,7 +144,7 @@ func (s *Store) outboxWritten(ctx context.Context, op string, res sql.Result, er
 		return nil
 	}
 	var one int
-	err = s.db.QueryRowContext(ctx, `SELECT 1 FROM outbox WHERE tenant_id = ? AND event_id = ?`, tenantID, eventID).Scan(&one)
+	err = s.run().QueryRowContext(ctx, `SELECT 1 FROM outbox WHERE tenant_id = ? AND event_id = ?`, tenantID, eventID).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.ErrNotFound
 	}
@@ -159,8 +162,14 @@ func (s *Store) ListOutbox(ctx context.Context, tenantID, state string, limit in
 	if err := store.ValidState(state); err != nil {
 		return store.Page[store.OutboxEvent]{}, err
 	}
-	return sqliteList(ctx, s.db, "list outbox", sqliteQuery{
-		columns: outboxColumns, table: "outbox", timeColumn: "created_at", idColumn: "event_id", eventIDs: true,
-		where: "tenant_id = ? AND state = ?", args: []any{tenantID, state},
-	}, limit, cursor, scanEvent, func(e store.OutboxEvent) (time.Time, string) { return e.CreatedAt, e.EventID })
+	if err := s.flushDelivered(ctx); err != nil {
+		return store.Page[store.OutboxEvent]{}, err
+	}
+	return sqliteList(ctx, s.run(), "list outbox", outboxQuery(tenantID, state),
+		limit, cursor, scanEvent, func(e store.OutboxEvent) (time.Time, string) { return e.CreatedAt, e.EventID })
+}
+
+func outboxQuery(tenantID, state string) sqliteQuery {
+	return sqliteQuery{columns: outboxColumns, table: "outbox", timeColumn: "created_at", idColumn: "event_id", eventIDs: true,
+		where: "tenant_id = ? AND state = ?", args: []any{tenantID, state}}
 }

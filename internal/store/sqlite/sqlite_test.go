@@ -54,6 +54,51 @@ func TestSQLiteSharedContract(t *testing.T) {
 	storetest.Run(t, func(*testing.T) store.Store { return s })
 }
 
+// TestSQLitePreparedStatements: the whole contract suite on one store runs
+// every statement of a transaction prepared (none is missing from the
+// statements prepared at open), and keeps the other statements prepared
+// too, within the bound.
+func TestSQLitePreparedStatements(t *testing.T) {
+	s := openSQLite(t, filepath.Join(t.TempDir(), "prepared.db"))
+	opened := s.CachedStatements()
+	if opened == 0 {
+		t.Fatal("no statement prepared at open")
+	}
+	t.Run("contract", func(t *testing.T) {
+		storetest.Run(t, func(*testing.T) store.Store { return s })
+	})
+	if n := s.UncachedInTx(); n != 0 {
+		t.Errorf("%d statements ran in a transaction unprepared: add them to txStatements", n)
+	}
+	if n := s.CachedStatements(); n <= opened || n > sqlite.MaxCachedStatements {
+		t.Errorf("%d statements prepared after the suite (%d at open), want more, at most %d", n, opened, sqlite.MaxCachedStatements)
+	}
+}
+
+// TestSQLiteStatementCacheBound: a full cache prepares no more, and the
+// queries past it still run (unprepared), with the same results.
+func TestSQLiteStatementCacheBound(t *testing.T) {
+	s := openSQLite(t, ":memory:")
+	ctx := t.Context()
+	full := s.CachedStatements() // the transactions' statements, prepared at open
+	s.SetStatementBound(full)
+	task, err := s.CreateTask(ctx, store.Task{TenantID: "tenant-1", Title: "bounded", CreatedBy: "u", CreatedByName: "U"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetTask(ctx, "tenant-1", task.ID)
+	if err != nil || got.Title != "bounded" {
+		t.Fatalf("GetTask past the bound: %+v, %v", got, err)
+	}
+	page, err := s.ListTasks(ctx, "tenant-1", 0, "")
+	if err != nil || len(page.Items) != 1 || page.Items[0].ID != task.ID {
+		t.Fatalf("ListTasks past the bound: %+v, %v", page, err)
+	}
+	if n := s.CachedStatements(); n != full {
+		t.Errorf("%d statements prepared with the bound at %d", n, full)
+	}
+}
+
 func TestSQLiteReopen(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()

@@ -38,8 +38,8 @@ func (s *Store) CreateTask(ctx context.Context, t store.Task, ev *store.OutboxEv
 	if err != nil {
 		return store.Task{}, err
 	}
-	err = s.inTx(ctx, "create task", func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO tasks (`+taskColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	err = s.inTx(ctx, "create task", func(tx runner) error {
+		if _, err := tx.ExecContext(ctx, insertTaskSQL,
 			t.TenantID, t.ID, t.Title, t.Description, boolInt(t.Completed),
 			t.CreatedBy, t.CreatedByName, micros(t.CreatedAt), micros(t.UpdatedAt), t.ETag); err != nil {
 			return err
@@ -55,7 +55,7 @@ func (s *Store) CreateTask(ctx context.Context, t store.Task, ev *store.OutboxEv
 
 // GetTask returns the tenant's task id, or ErrNotFound.
 func (s *Store) GetTask(ctx context.Context, tenantID, id string) (store.Task, error) {
-	t, err := scanTask(s.db.QueryRowContext(ctx,
+	t, err := scanTask(s.run().QueryRowContext(ctx,
 		`SELECT `+taskColumns+` FROM tasks WHERE tenant_id = ? AND id = ?`, tenantID, id))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -73,10 +73,13 @@ func (s *Store) ListTasks(ctx context.Context, tenantID string, limit int, curso
 	if err := store.RequireID("tenant id", tenantID); err != nil {
 		return store.Page[store.Task]{}, err
 	}
-	return sqliteList(ctx, s.db, "list tasks", sqliteQuery{
-		columns: taskColumns, table: "tasks", timeColumn: "created_at",
-		where: "tenant_id = ?", args: []any{tenantID},
-	}, limit, cursor, scanTask, func(t store.Task) (time.Time, string) { return t.CreatedAt, t.ID })
+	return sqliteList(ctx, s.run(), "list tasks", tasksQuery(tenantID),
+		limit, cursor, scanTask, func(t store.Task) (time.Time, string) { return t.CreatedAt, t.ID })
+}
+
+func tasksQuery(tenantID string) sqliteQuery {
+	return sqliteQuery{columns: taskColumns, table: "tasks", timeColumn: "created_at",
+		where: "tenant_id = ?", args: []any{tenantID}}
 }
 
 // UpdateTask applies p in one conditional UPDATE, so a concurrent write
@@ -99,16 +102,10 @@ func (s *Store) UpdateTask(ctx context.Context, tenantID, id, ifMatch string, p 
 		completed = boolInt(*p.Completed)
 	}
 	var t store.Task
-	err = s.inTx(ctx, "update task", func(tx *sql.Tx) error {
+	err = s.inTx(ctx, "update task", func(tx runner) error {
 		// updated_at never goes backwards, even if the clock does.
 		var err error
-		t, err = scanTask(tx.QueryRowContext(ctx, `UPDATE tasks SET
-				title = coalesce(?, title),
-				completed = coalesce(?, completed),
-				etag = ?,
-				updated_at = max(?, updated_at)
-			WHERE tenant_id = ? AND id = ? AND (? = '' OR etag = ?)
-			RETURNING `+taskColumns,
+		t, err = scanTask(tx.QueryRowContext(ctx, updateTaskSQL,
 			title, completed, store.NewETag(), micros(store.Now()), tenantID, id, ifMatch, ifMatch))
 		if errors.Is(err, sql.ErrNoRows) {
 			return errNotWritten
@@ -135,10 +132,8 @@ func (s *Store) DeleteTask(ctx context.Context, tenantID, id, ifMatch string, ev
 	if err != nil {
 		return err
 	}
-	err = s.inTx(ctx, "delete task", func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx,
-			`DELETE FROM tasks WHERE tenant_id = ? AND id = ? AND (? = '' OR etag = ?)`,
-			tenantID, id, ifMatch, ifMatch)
+	err = s.inTx(ctx, "delete task", func(tx runner) error {
+		res, err := tx.ExecContext(ctx, deleteTaskSQL, tenantID, id, ifMatch, ifMatch)
 		if err != nil {
 			return err
 		}
@@ -165,7 +160,7 @@ func (s *Store) whyNotWritten(ctx context.Context, op, tenantID, id, ifMatch str
 		return store.ErrNotFound
 	}
 	var one int
-	err := s.db.QueryRowContext(ctx, `SELECT 1 FROM tasks WHERE tenant_id = ? AND id = ?`, tenantID, id).Scan(&one)
+	err := s.run().QueryRowContext(ctx, `SELECT 1 FROM tasks WHERE tenant_id = ? AND id = ?`, tenantID, id).Scan(&one)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return store.ErrNotFound
@@ -178,6 +173,19 @@ func (s *Store) whyNotWritten(ctx context.Context, op, tenantID, id, ifMatch str
 // Notifications.
 
 const taskColumns = `tenant_id, id, title, description, completed, created_by, created_by_name, created_at, updated_at, etag`
+
+// The statements of task writes (prepared at open: see txStatements).
+const (
+	insertTaskSQL = `INSERT INTO tasks (` + taskColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	updateTaskSQL = `UPDATE tasks SET
+			title = coalesce(?, title),
+			completed = coalesce(?, completed),
+			etag = ?,
+			updated_at = max(?, updated_at)
+		WHERE tenant_id = ? AND id = ? AND (? = '' OR etag = ?)
+		RETURNING ` + taskColumns
+	deleteTaskSQL = `DELETE FROM tasks WHERE tenant_id = ? AND id = ? AND (? = '' OR etag = ?)`
+)
 
 // errNotWritten marks a conditional write that matched no row.
 var errNotWritten = errors.New("no row matched")
