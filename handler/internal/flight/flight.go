@@ -36,6 +36,13 @@ type Group[T any] struct {
 // goes on for the others). A panic in fn is returned as an error, not
 // raised in a goroutine no caller can recover.
 func (g *Group[T]) Do(ctx context.Context, key string, fn func(context.Context) (T, error)) (T, error) {
+	if err := ctx.Err(); err != nil {
+		// A caller already gone starts nothing; deciding here, not in the
+		// select below, keeps its answer from depending on which channel
+		// the select happens to pick when both are ready.
+		var zero T
+		return zero, err
+	}
 	ch := g.g.DoChan(key, func() (v any, err error) {
 		base := g.Base
 		if base == nil {
