@@ -14,7 +14,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -123,15 +122,7 @@ func TestDemo(t *testing.T) {
 func TestTraceReceiverPortIsChecked(t *testing.T) {
 	// Under the lock every fixed-port run here takes: make run's ports
 	// are free but for the receiver's, held here.
-	lock, err := os.OpenFile("/tmp/handoff-ports.lock", os.O_CREATE|os.O_RDWR, 0o666)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		t.Fatal(err)
-	}
-	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+	lockFixedPorts(t)
 	l, err := net.Listen("tcp", "127.0.0.1:7075")
 	if err != nil {
 		t.Skipf("7075 is taken by something else: %v", err)

@@ -224,18 +224,25 @@ func TestHandlersDieWhenDevstackIsKilled(t *testing.T) {
 	waitGone(t, p.info.Handlers, p.addrs(t))
 }
 
-func TestSecondRunFailsAtOnceInOneLine(t *testing.T) {
-	// make run's Entra port held, as a running devstack holds it (or held
-	// by one already): under the lock every fixed-port run here takes.
+// lockFixedPorts holds /tmp/handoff-ports.lock, which every run on the
+// fixed ports takes (make run, make browser-test), until the test ends.
+func lockFixedPorts(t *testing.T) {
+	t.Helper()
 	lock, err := os.OpenFile("/tmp/handoff-ports.lock", os.O_CREATE|os.O_RDWR, 0o666)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer lock.Close()
+	t.Cleanup(func() { lock.Close() })
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
 		t.Fatal(err)
 	}
-	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+	t.Cleanup(func() { syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) })
+}
+
+func TestSecondRunFailsAtOnceInOneLine(t *testing.T) {
+	// make run's Entra port held, as a running devstack holds it (or held
+	// by one already): under the lock every fixed-port run here takes.
+	lockFixedPorts(t)
 	if l, err := net.Listen("tcp", "127.0.0.1:7070"); err == nil {
 		defer l.Close()
 	}
