@@ -12,6 +12,7 @@ package entraauth
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -95,6 +96,12 @@ type Config struct {
 	// TracerProvider receives the span of each validation in [Validator.Protect]
 	// (never the token); nil means the global provider (otel.GetTracerProvider()).
 	TracerProvider trace.TracerProvider
+	// TokenCacheSize is how many accepted tokens are remembered, so that a
+	// token presented again is neither decoded nor its signature verified
+	// again while the key that verified it is still in the key set; every
+	// other check runs on every call. 0 means [DefaultTokenCacheSize]; a
+	// negative value turns the cache off.
+	TokenCacheSize int
 }
 
 // Validator validates access tokens. It is safe for concurrent use and
@@ -110,6 +117,7 @@ type Validator struct {
 	tracer    trace.Tracer
 
 	discovery flight.Group[*metadata]
+	verified  *verifiedTokens
 
 	mu          sync.Mutex
 	ready       *metadata
@@ -171,6 +179,7 @@ func New(ctx context.Context, authority string, cfg Config) (*Validator, error) 
 		v.cfg.Now = time.Now
 	}
 	v.discovery.Base, v.discovery.Timeout = ctx, discoveryTimeout
+	v.verified = newVerifiedTokens(cfg.TokenCacheSize)
 	v.log = cfg.Logger
 	if v.log == nil {
 		v.log = slog.New(slog.DiscardHandler)
@@ -292,34 +301,82 @@ func (v *Validator) Validate(ctx context.Context, raw string) (*Identity, error)
 	if !ok1 || !ok2 || strings.Contains(s64, ".") || h64 == "" || c64 == "" || s64 == "" {
 		return nil, invalid("the token is not a signed JWT (three non-empty parts)")
 	}
+	d := digest(raw)
+	cached, ok := v.verified.get(d)
+	if ok {
+		if id, done, err := v.checkCached(ctx, d, cached, raw); done {
+			return id, err
+		}
+	}
+	e, md, err := v.verify(ctx, raw, h64, c64, s64)
+	var id *Identity
+	if err == nil {
+		id, err = v.checkClaims(md, e.claims, raw)
+	}
+	switch {
+	case err == nil:
+		v.verified.put(d, e)
+	case ok:
+		v.verified.remove(d)
+	}
+	return id, err
+}
+
+// checkCached runs the claim checks on a token verified before, if the key
+// that verified it is still the key set's for its kid (done is false when
+// the key set was fetched again since: the caller verifies anew). A token
+// that fails them (expired, say) is forgotten.
+func (v *Validator) checkCached(ctx context.Context, d [sha256.Size]byte, e verifiedToken, raw string) (id *Identity, done bool, err error) {
+	md, err := v.metadata(ctx)
+	if err != nil {
+		return nil, true, err
+	}
+	pub, err := md.keys.key(ctx, e.kid)
+	if err != nil {
+		return nil, true, err
+	}
+	if pub != e.pub {
+		return nil, false, nil
+	}
+	id, err = v.checkClaims(md, e.claims, raw)
+	if err != nil {
+		v.verified.remove(d)
+	}
+	return id, true, err
+}
+
+// verify checks the header, verifies the signature with the key its kid
+// names, and decodes the claims.
+func (v *Validator) verify(ctx context.Context, raw, h64, c64, s64 string) (verifiedToken, *metadata, error) {
+	var none verifiedToken
 	// The header's alg only selects a refusal, never the algorithm or the
 	// key: jwx verifies RS256 with the key the kid names in the authority's
 	// cached set, over the first two segments as received.
 	kid, err := checkHeader(h64)
 	if err != nil {
-		return nil, err
+		return none, nil, err
 	}
 	sig, err1 := base64.RawURLEncoding.DecodeString(s64)
 	payload, err2 := base64.RawURLEncoding.DecodeString(c64)
 	if err1 != nil || err2 != nil {
-		return nil, invalid("the token is not a well-formed JWS")
+		return none, nil, invalid("the token is not a well-formed JWS")
 	}
 	md, err := v.metadata(ctx)
 	if err != nil {
-		return nil, err
+		return none, nil, err
 	}
 	pub, err := md.keys.key(ctx, kid)
 	if err != nil {
-		return nil, err
+		return none, nil, err
 	}
 	if err := rs256.Verify([]byte(raw[:len(h64)+1+len(c64)]), sig, pub); err != nil {
-		return nil, invalid("the token signature does not verify")
+		return none, nil, invalid("the token signature does not verify")
 	}
 	var c claims
 	if err := json.Unmarshal(payload, &c); err != nil {
-		return nil, invalid("the token claims are malformed")
+		return none, nil, invalid("the token claims are malformed")
 	}
-	return v.checkClaims(md, &c, raw)
+	return verifiedToken{kid: kid, pub: pub, claims: &c}, md, nil
 }
 
 func (v *Validator) checkClaims(md *metadata, c *claims, raw string) (*Identity, error) {
@@ -368,7 +425,7 @@ func (v *Validator) checkClaims(md *metadata, c *claims, raw string) (*Identity,
 	}
 	id := &Identity{
 		ObjectID: c.Oid, TenantID: c.Tid, Subject: c.Sub, Name: c.Name,
-		PreferredUsername: c.PreferredUsername, Roles: c.Roles,
+		PreferredUsername: c.PreferredUsername, Roles: slices.Clone(c.Roles),
 		CallerAppID: c.Azp, Version: c.Ver, ExpiresAt: unixTime(*c.Exp), Token: raw,
 	}
 	if id.PreferredUsername == "" {

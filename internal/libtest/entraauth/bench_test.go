@@ -13,10 +13,21 @@ import (
 	"github.com/handoff-dev/handoff/handler/entraauth"
 )
 
-// BenchmarkValidate validates token A with the keys cached: the per-request
-// cost of authentication. Compare it with BenchmarkRSAVerify (make bench).
+// BenchmarkValidate validates token A with the keys cached and the token
+// cache off: the per-request cost of authentication for a token seen for
+// the first time. Compare it with BenchmarkRSAVerify (make bench).
 func BenchmarkValidate(b *testing.B) {
-	f := newFixture(b, entraauth.Config{})
+	benchmarkValidate(b, entraauth.Config{TokenCacheSize: -1})
+}
+
+// BenchmarkValidateCached validates token A again with the token cache on
+// (the default): the cost of a token presented before.
+func BenchmarkValidateCached(b *testing.B) {
+	benchmarkValidate(b, entraauth.Config{})
+}
+
+func benchmarkValidate(b *testing.B, cfg entraauth.Config) {
+	f := newFixture(b, cfg)
 	ctx := context.Background()
 	if _, err := f.v.Validate(ctx, f.alice); err != nil {
 		b.Fatal(err)
