@@ -349,22 +349,17 @@ func checkHookCommands(src string) []string {
 }
 
 func TestPostprovisionHookScript(t *testing.T) {
-	for _, hook := range hookScripts {
+	for _, hook := range append(slices.Clone(hookScripts), hookLibraries...) {
 		b, err := os.ReadFile(filepath.Join("hooks", hook))
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, p := range checkHookScript(string(b)) {
+		check := checkHookScript
+		if slices.Contains(hookLibraries, hook) {
+			check = checkHookLibrary
+		}
+		for _, p := range check(string(b)) {
 			t.Errorf("hooks/%s: %s", hook, p)
-		}
-	}
-	for _, lib := range hookLibraries {
-		b, err := os.ReadFile(filepath.Join("hooks", lib))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, p := range checkHookLibrary(string(b)) {
-			t.Errorf("hooks/%s: %s", lib, p)
 		}
 	}
 	for _, tc := range []struct{ name, lib, want string }{
