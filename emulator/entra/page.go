@@ -14,7 +14,8 @@ import (
 // The directory page at the emulator's root: what is in the directory, and
 // for each app the configuration to paste into MSAL, azidentity or curl.
 // It shows secrets and passwords, so it answers loopback callers that name a
-// loopback host only (package loopback); it is read-only, and html/template escapes everything the directory says.
+// loopback host only (package loopback); it is read-only, and html/template
+// escapes everything the directory says.
 
 type pageData struct {
 	BaseURL string
