@@ -243,6 +243,10 @@ func TestAzureYAML(t *testing.T) {
 // postprovision.sh runs.
 var hookScripts = []string{"preflight.sh", "postprovision.sh", "app-role-assignment.sh", "operator-roles.sh", "client-secret.sh"}
 
+// hookLibraries are what hook scripts source from infra/hooks/lib: the
+// Graph calls app-role-assignment.sh and operator-roles.sh share.
+var hookLibraries = []string{"lib/approles.sh"}
+
 func TestCheckAzureYAMLReports(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join("..", "azure.yaml"))
 	if err != nil {
@@ -301,6 +305,24 @@ func checkHookScript(src string) []string {
 	if !regexp.MustCompile(`(?m)^set -euo pipefail$`).MatchString(src) {
 		problems = append(problems, "no set -euo pipefail")
 	}
+	return append(problems, checkHookCommands(src)...)
+}
+
+// checkHookLibrary reports the same of a file hook scripts source: it is
+// no program (the scripts that source it set the shell's options), so it
+// names its shell for shellcheck instead of a shebang.
+func checkHookLibrary(src string) []string {
+	var problems []string
+	if strings.Split(src, "\n")[0] != "# shellcheck shell=bash" {
+		problems = append(problems, "the first line must be # shellcheck shell=bash")
+	}
+	return append(problems, checkHookCommands(src)...)
+}
+
+// checkHookCommands reports the commands of a hook script or library that
+// could leak or misbehave.
+func checkHookCommands(src string) []string {
+	var problems []string
 	// Join continuation lines, so each command is one line.
 	joined := strings.ReplaceAll(src, "\\\n", " ")
 	for i, line := range strings.Split(joined, "\n") {
@@ -327,13 +349,26 @@ func checkHookScript(src string) []string {
 }
 
 func TestPostprovisionHookScript(t *testing.T) {
-	for _, hook := range hookScripts {
+	for _, hook := range append(slices.Clone(hookScripts), hookLibraries...) {
 		b, err := os.ReadFile(filepath.Join("hooks", hook))
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, p := range checkHookScript(string(b)) {
+		check := checkHookScript
+		if slices.Contains(hookLibraries, hook) {
+			check = checkHookLibrary
+		}
+		for _, p := range check(string(b)) {
 			t.Errorf("hooks/%s: %s", hook, p)
+		}
+	}
+	for _, tc := range []struct{ name, lib, want string }{
+		{"library with a shebang", "#!/usr/bin/env bash\nf() { :; }\n", "shellcheck shell=bash"},
+		{"library prints a secret", "# shellcheck shell=bash\nf() {\n\techo \"$client_secret\"\n}\n", "prints a secret"},
+	} {
+		got := checkHookLibrary(tc.lib)
+		if len(got) != 1 || !strings.Contains(got[0], tc.want) {
+			t.Errorf("%s: problems %q, want one about %s", tc.name, got, tc.want)
 		}
 	}
 	for _, tc := range []struct{ name, script, want string }{

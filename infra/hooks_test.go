@@ -19,6 +19,10 @@ type hookRun struct {
 	bash string
 	dir  string // the stand-ins' state: calls, files they read
 	bin  string // the stand-ins
+	// cwd, when set, is the working directory of a run, which names the
+	// script by its path relative to it (as azd does, from the project's
+	// root); unset, runs name it by its absolute path.
+	cwd string
 }
 
 func newHookRun(t *testing.T) *hookRun {
@@ -71,6 +75,14 @@ func (h *hookRun) run(script, path string, env ...string) (string, int) {
 		p += string(os.PathListSeparator) + path
 	}
 	cmd := exec.Command(h.bash, abs)
+	if h.cwd != "" {
+		rel, err := filepath.Rel(h.cwd, abs)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		cmd = exec.Command(h.bash, rel)
+		cmd.Dir = h.cwd
+	}
 	cmd.Env = append([]string{"PATH=" + p, "STUB_DIR=" + h.dir, "HOME=" + h.dir}, env...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -174,6 +186,31 @@ func TestAppRoleAssignmentHook(t *testing.T) {
 				t.Errorf("the assignment is not posted to the Audit Service's appRoleAssignedTo:\n%s", calls)
 			}
 		})
+	}
+}
+
+// TestHooksSourceTheirLibrary: the steps that source lib/approles.sh find
+// it next to themselves from any working directory: the project's root
+// (azd), their own folder, or elsewhere.
+func TestHooksSourceTheirLibrary(t *testing.T) {
+	hooks, err := filepath.Abs("hooks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cwd := range []string{filepath.Dir(filepath.Dir(hooks)), hooks, t.TempDir()} {
+		h := newHookRun(t)
+		h.cwd = cwd
+		h.tool("az", operatorGraphStub)
+		env := append(append(append([]string{}, assignmentEnv...), operatorEnv...), "TASK_API_OPERATORS="+opUser1)
+		if out, code := h.run("app-role-assignment.sh", os.Getenv("PATH"), env...); code != 0 || !strings.Contains(out, "granted the Task API AuditLog.Write") {
+			t.Errorf("app-role-assignment.sh from %s: exit %d:\n%s", cwd, code, out)
+		}
+		if out, code := h.run("operator-roles.sh", os.Getenv("PATH"), env...); code != 0 || !strings.Contains(out, "users/"+opUser1+": granted") {
+			t.Errorf("operator-roles.sh from %s: exit %d:\n%s", cwd, code, out)
+		}
+		if posted, want := h.read("posted"), `{"principalId":"`+taskSP+`","resourceId":"`+auditSP+`","appRoleId":"`+writeRole+`"}`+"\n"+operatorBody(opUser1)+"\n"; posted != want {
+			t.Errorf("from %s: posted\n%s\nwant\n%s", cwd, posted, want)
+		}
 	}
 }
 

@@ -28,6 +28,7 @@ import (
 	"syscall"
 
 	"github.com/handoff-dev/handoff/emulator/entra"
+	"github.com/handoff-dev/handoff/internal/loopback"
 )
 
 func main() {
@@ -132,10 +133,7 @@ func checkLoopback(addr string, allow bool) error {
 	if err != nil {
 		return fmt.Errorf("-addr %q: %w", addr, err)
 	}
-	if allow || host == "localhost" {
-		return nil
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+	if allow || loopback.Host(host) {
 		return nil
 	}
 	return errors.New("-addr " + addr + " is not a loopback address; the emulator's keys and secrets are public, so pass -allow-non-loopback only if you understand who can reach it")

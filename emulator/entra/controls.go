@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -273,13 +272,8 @@ func (s *Server) adminRoutes(m *http.ServeMux) {
 
 func (s *Server) admin(h func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		host, _, _ := net.SplitHostPort(r.RemoteAddr)
-		if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-			writeJSON(w, http.StatusForbidden, map[string]string{"error": "forbidden", "error_description": "admin endpoints answer loopback callers only"})
-			return
-		}
-		if r.Header.Get(AdminHeader) == "" {
-			writeJSON(w, http.StatusForbidden, map[string]string{"error": "forbidden", "error_description": "admin requests need the " + AdminHeader + " header"})
+		if msg := adminRefusal(r); msg != "" {
+			writeJSON(w, http.StatusForbidden, map[string]string{"error": "forbidden", "error_description": msg})
 			return
 		}
 		if err := h(w, r); err != nil {

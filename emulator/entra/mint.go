@@ -11,11 +11,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/handoff-dev/handoff/internal/loopback"
 )
 
 // Limits of minted tokens.
@@ -280,12 +281,12 @@ func (s *Server) handleMint(w http.ResponseWriter, r *http.Request) {
 }
 
 // adminRefusal says why r may not use an admin endpoint, or "" when it may:
-// the caller must be on loopback and send [AdminHeader], which makes a
-// browser preflight that no admin endpoint grants.
+// the caller must be on loopback, name a loopback host (no DNS rebinding:
+// see package loopback) and send [AdminHeader], which makes a browser
+// preflight that no admin endpoint grants.
 func adminRefusal(r *http.Request) string {
-	host, _, _ := net.SplitHostPort(r.RemoteAddr)
-	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		return "admin endpoints answer loopback callers only"
+	if err := loopback.Check(r); err != nil {
+		return "admin endpoints answer loopback callers only: " + err.Error()
 	}
 	if r.Header.Get(AdminHeader) == "" {
 		return "admin requests need the " + AdminHeader + " header"

@@ -3,17 +3,19 @@ package entra
 import (
 	"fmt"
 	"html/template"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+
+	"github.com/handoff-dev/handoff/internal/loopback"
 )
 
 // The directory page at the emulator's root: what is in the directory, and
 // for each app the configuration to paste into MSAL, azidentity or curl.
-// It shows secrets and passwords, so it answers loopback callers only; it is
-// read-only, and html/template escapes everything the directory says.
+// It shows secrets and passwords, so it answers loopback callers that name a
+// loopback host only (package loopback); it is read-only, and html/template
+// escapes everything the directory says.
 
 type pageData struct {
 	BaseURL string
@@ -41,9 +43,8 @@ type pageApp struct {
 type pageSnippet struct{ Title, Code string }
 
 func (s *Server) handleDirectoryPage(w http.ResponseWriter, r *http.Request) {
-	host, _, _ := net.SplitHostPort(r.RemoteAddr)
-	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		writeJSON(w, http.StatusForbidden, map[string]string{"error": "forbidden", "error_description": "the directory page answers loopback callers only: it shows secrets"})
+	if err := loopback.Check(r); err != nil {
+		writeJSON(w, http.StatusForbidden, map[string]string{"error": "forbidden", "error_description": "the directory page answers loopback callers only (it shows secrets): " + err.Error()})
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")

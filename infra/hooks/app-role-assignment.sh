@@ -12,15 +12,15 @@
 #
 # Reads the azd environment (main.bicep's outputs): AZURE_TASK_API_SP_ID,
 # AZURE_AUDIT_SP_ID, AUDIT_WRITE_ROLE_ID. Calls Microsoft Graph with
-# `az rest` as the signed-in Azure CLI user, who needs
+# `az rest` (lib/approles.sh) as the signed-in Azure CLI user, who needs
 # AppRoleAssignment.ReadWrite.All (Cloud Application Administrator has it).
 set -euo pipefail
+# shellcheck source=lib/approles.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/approles.sh"
 
 principal="${AZURE_TASK_API_SP_ID:?postprovision: AZURE_TASK_API_SP_ID is not set (run azd provision first)}"
 resource="${AZURE_AUDIT_SP_ID:?postprovision: AZURE_AUDIT_SP_ID is not set (run azd provision first)}"
 role="${AUDIT_WRITE_ROLE_ID:?postprovision: AUDIT_WRITE_ROLE_ID is not set (run azd provision first)}"
-# Microsoft Graph Bicep deploys to the public cloud only, and so does this.
-graph="https://graph.microsoft.com/v1.0"
 # Seconds between attempts: Graph replicates new service principals and
 # assignments with a delay.
 retry_delay="${POSTPROVISION_RETRY_SECONDS:-20}"
@@ -35,32 +35,15 @@ for id in "$principal" "$resource" "$role"; do
 	fi
 done
 
-# assigned prints how many of the Task API's app role assignments are this
-# one (0 or 1). Graph filters appRoleAssignments by resourceId only; the
-# role is picked out here, among the few the Task API holds on the Audit
-# Service.
-assigned() {
-	az rest --method get \
-		--url "${graph}/servicePrincipals/${principal}/appRoleAssignments?\$filter=resourceId%20eq%20${resource}" \
-		--query "length(value[?appRoleId=='${role}'])" --output tsv
-}
-
-assign() {
-	az rest --method post --url "${graph}/servicePrincipals/${resource}/appRoleAssignedTo" \
-		--headers "Content-Type=application/json" \
-		--body "{\"principalId\":\"${principal}\",\"resourceId\":\"${resource}\",\"appRoleId\":\"${role}\"}" \
-		--output none
-}
-
 for ((attempt = 1; attempt <= attempts; attempt++)); do
-	if count="$(assigned)"; then
+	if count="$(assigned "servicePrincipals/${principal}" "$resource" "$role")"; then
 		if [[ "$count" =~ ^[1-9][0-9]*$ ]]; then
 			echo "postprovision: the Task API has AuditLog.Write on the Audit Service: kept."
 			exit 0
 		fi
 		# A failed POST is checked again above: Graph refuses a duplicate
 		# that a read just missed (replication), and the next read finds it.
-		if assign; then
+		if assign "servicePrincipals/${principal}" "$resource" "$role"; then
 			echo "postprovision: granted the Task API AuditLog.Write on the Audit Service."
 			exit 0
 		fi

@@ -15,9 +15,11 @@
 #
 # Reads the azd environment: TASK_API_OPERATORS, AZURE_TASK_API_SP_ID and
 # OUTBOX_REPLAY_ALL_ROLE_ID (main.bicep's outputs). Calls Microsoft Graph
-# with `az rest` as the signed-in Azure CLI user, who needs
+# with `az rest` (lib/approles.sh) as the signed-in Azure CLI user, who needs
 # AppRoleAssignment.ReadWrite.All (Cloud Application Administrator has it).
 set -euo pipefail
+# shellcheck source=lib/approles.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/approles.sh"
 
 operators="${TASK_API_OPERATORS:-}"
 if [[ -z "${operators//[, ]/}" ]]; then
@@ -26,7 +28,6 @@ if [[ -z "${operators//[, ]/}" ]]; then
 fi
 resource="${AZURE_TASK_API_SP_ID:?postprovision: AZURE_TASK_API_SP_ID is not set (run azd provision first)}"
 role="${OUTBOX_REPLAY_ALL_ROLE_ID:?postprovision: OUTBOX_REPLAY_ALL_ROLE_ID is not set (run azd provision first)}"
-graph="https://graph.microsoft.com/v1.0"
 retry_delay="${POSTPROVISION_RETRY_SECONDS:-20}"
 attempts=6
 # maxOperators bounds the list (each entry is a few Graph calls).
@@ -60,33 +61,18 @@ if ((${#principals[@]} > max_operators)); then
 	exit 1
 fi
 
-# assigned prints how many of the principal's assignments on the Task API
-# are Outbox.Replay.All (0 or 1); Graph filters by resourceId only.
-assigned() {
-	az rest --method get \
-		--url "${graph}/$1/appRoleAssignments?\$filter=resourceId%20eq%20${resource}" \
-		--query "length(value[?appRoleId=='${role}'])" --output tsv
-}
-
-assign() {
-	az rest --method post --url "${graph}/servicePrincipals/${resource}/appRoleAssignedTo" \
-		--headers "Content-Type=application/json" \
-		--body "{\"principalId\":\"${1#*/}\",\"resourceId\":\"${resource}\",\"appRoleId\":\"${role}\"}" \
-		--output none
-}
-
 # ensure assigns the role to principal (users/<id> or groups/<id>) unless
 # it holds it; a failed POST is checked again (a duplicate a replicated
 # read missed is then found).
 ensure() {
 	local attempt count
 	for ((attempt = 1; attempt <= attempts; attempt++)); do
-		if count="$(assigned "$1")"; then
+		if count="$(assigned "$1" "$resource" "$role")"; then
 			if [[ "$count" =~ ^[1-9][0-9]*$ ]]; then
 				echo "postprovision: operator ${1}: has Outbox.Replay.All: kept."
 				return 0
 			fi
-			if assign "$1"; then
+			if assign "$1" "$resource" "$role"; then
 				echo "postprovision: operator ${1}: granted Outbox.Replay.All on the Task API."
 				return 0
 			fi

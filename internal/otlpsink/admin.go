@@ -6,10 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
+
+	"github.com/handoff-dev/handoff/internal/loopback"
 )
 
 // TraceResponse is the answer of GET /traces/{id}.
@@ -29,33 +30,16 @@ type errorResponse struct {
 // DefaultRecent is how many traces GET /traces lists without ?n.
 const DefaultRecent = 20
 
-// loopbackOnly serves h to callers on a loopback address that name a
-// loopback host (no DNS rebinding), and 403 to anyone else.
+// loopbackOnly serves h to loopback callers that name a loopback host (no
+// DNS rebinding: see package loopback), and 403 to anyone else.
 func loopbackOnly(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if !isLoopback(r.RemoteAddr) || !isLoopbackHost(r.Host) {
-			writeJSON(w, http.StatusForbidden, errorResponse{"the trace routes answer loopback callers only"})
+		if err := loopback.Check(r); err != nil {
+			writeJSON(w, http.StatusForbidden, errorResponse{"the trace routes answer loopback callers only: " + err.Error()})
 			return
 		}
 		h(w, r)
 	}
-}
-
-func isLoopback(hostPort string) bool {
-	host, _, err := net.SplitHostPort(hostPort)
-	if err != nil {
-		host = hostPort
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
-func isLoopbackHost(hostPort string) bool {
-	host, _, err := net.SplitHostPort(hostPort)
-	if err != nil {
-		host = hostPort
-	}
-	return host == "localhost" || isLoopback(host)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
