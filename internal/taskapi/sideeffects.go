@@ -41,16 +41,16 @@ type notice struct {
 // notificationCall is a create's call to the Notification Service, started
 // before the task's commit so that its On-Behalf-Of token is acquired
 // while the commit runs: the token request is a round trip to Entra ID, the
-// longest step of a user's first create (and of every create after a cold
-// start), and it no longer waits for the commit (make bench-load's cold
-// start, docs/performance.md).
+// longest step of a user's first create in a process (the first create
+// after a cold start among them), and it no longer waits for the commit
+// (make bench-load's cold start, docs/performance.md).
 type notificationCall struct {
 	span   trace.Span // notification.send: the token, then the request
 	cancel context.CancelFunc
 	done   chan struct{} // closed once tok and err are set
 	tok    downstream.Token
 	err    error
-	sent   bool // notify took the call over (and ends its span)
+	sent   bool // notify took the call over and ends its span (both on the create's goroutine)
 }
 
 // startNotification starts the notification's span and its On-Behalf-Of
