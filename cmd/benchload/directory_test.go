@@ -38,6 +38,14 @@ func TestBenchDirectory(t *testing.T) {
 	if len(users) != 2*benchUsersPerTenant || len(users) < 20 {
 		t.Errorf("bench users = %d, want %d (at least 20)", len(users), 2*benchUsersPerTenant)
 	}
+	// The cold start's users (the reference On-Behalf-Of requests' at the
+	// home tenant's authority, the cold creates', the new users') are the
+	// home tenant's first ones.
+	for i := range max(1+oboSamples, 2+2*coldRuns) {
+		if i >= len(users) || users[i].domain != users[0].domain {
+			t.Fatalf("bench user %d is not in the first tenant: %+v", i, users)
+		}
+	}
 	domains := map[string]bool{}
 	for _, u := range users {
 		domains[u.domain] = true

@@ -245,6 +245,24 @@ func (c *Client) OnBehalfOf(ctx context.Context, assertion, tenantID string, sco
 	return got.tok, err
 }
 
+// CachedOnBehalfOf is [Client.OnBehalfOf] when its token is cached: the
+// token, recorded as a cache hit as OnBehalfOf records it. When it is not
+// (or the arguments are not a user's), ok is false and nothing is
+// requested or recorded: a caller can then run OnBehalfOf in the
+// background, and spares a goroutine the calls a cache answers.
+func (c *Client) CachedOnBehalfOf(ctx context.Context, assertion, tenantID string, scopes ...string) (tok Token, ok bool) {
+	if assertion == "" || !guid.Valid(tenantID) || len(scopes) == 0 {
+		return Token{}, false
+	}
+	if tok, ok = c.obo.get(oboKey(assertion, tenantID, scopes), c.cfg.Now()); !ok {
+		return Token{}, false
+	}
+	c.oboHits.Add(1)
+	ctx, span := c.tel.start(ctx, kindOBO, tenantID)
+	c.tel.end(ctx, span, kindOBO, true, nil)
+	return tok, true
+}
+
 // OnBehalfOfUser is [Client.OnBehalfOf] for an identity
 // [entraauth.Validator] proved; an app-only identity is refused with
 // [ErrNotDelegated] before any request.

@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/handoff-dev/handoff/handler/downstream"
 	"github.com/handoff-dev/handoff/handler/entraauth"
@@ -28,10 +30,83 @@ const (
 const maxDownstreamBody = 64 << 10
 
 // notice is the notification a write sends: event, about task, to the
-// user the request's identity names.
+// user the request's identity names, with its call started by
+// startNotification.
 type notice struct {
 	event string
 	task  store.Task
+	call  *notificationCall
+}
+
+// notificationCall is a create's call to the Notification Service, started
+// before the task's commit so that its On-Behalf-Of token is acquired
+// while the commit runs: the token request is a round trip to Entra ID, the
+// longest step of a user's first create in a process (the first create
+// after a cold start among them), and it no longer waits for the commit
+// (make bench-load's cold start, docs/performance.md).
+type notificationCall struct {
+	span   trace.Span // notification.send: the token, then the request
+	cancel context.CancelFunc
+	done   chan struct{} // closed once tok and err are set
+	tok    downstream.Token
+	err    error
+	sent   bool // notify took the call over and ends its span (both on the create's goroutine)
+}
+
+// startNotification starts the notification's span and its On-Behalf-Of
+// token's acquisition, in the background, under its own copy of the side
+// effects' deadline (DownstreamTimeout, which the caller going away does not
+// cut short): the goroutine ends by then whatever happens to the create.
+// Start it only for a create that was authorized and whose input is valid;
+// end it with finish.
+func (a *App) startNotification(reqCtx context.Context, id *entraauth.Identity) *notificationCall {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(reqCtx), a.cfg.DownstreamTimeout)
+	ctx, span := a.tel.startCall(ctx, serviceNotification)
+	c := &notificationCall{span: span, cancel: cancel, done: make(chan struct{})}
+	// A user's creates after the first find the token cached: nothing to
+	// overlap, so neither a goroutine nor the yield below (which, under
+	// load, would send every create to the back of the run queue).
+	if tok, ok := a.tokens.CachedOnBehalfOf(ctx, id.Token, id.TenantID, a.cfg.Notification.Scope); ok {
+		c.tok = tok
+		close(c.done)
+		return c
+	}
+	go func() {
+		defer close(c.done)
+		c.tok, c.err = a.tokens.OnBehalfOf(ctx, id.Token, id.TenantID, a.cfg.Notification.Scope)
+	}()
+	// Let the token request go out before the commit takes this goroutine's
+	// processor: otherwise the new goroutine usually waits for the commit
+	// to end (measured: docs/performance.md), and nothing overlaps.
+	runtime.Gosched()
+	return c
+}
+
+// token waits for the call's token, at most until ctx ends.
+func (c *notificationCall) token(ctx context.Context) (downstream.Token, error) {
+	select {
+	case <-c.done:
+		return c.tok, c.err
+	case <-ctx.Done():
+		return downstream.Token{}, ctx.Err()
+	}
+}
+
+// notSentEvent marks the span of a notification call finish ended.
+const notSentEvent = "not sent: the create stored no new task"
+
+// finish ends a call notify did not send (the create failed, or replayed a
+// prior answer: neither notifies): its token request, if still running, is
+// no longer waited for, and its span ends, not counted as a call. A token
+// it got stays in the token cache, harmless: the user's next create uses it
+// (and a replay, sent with the token of the create it repeats, finds that
+// create's token there and asks Entra ID for nothing).
+func (c *notificationCall) finish() {
+	c.cancel()
+	if !c.sent {
+		c.span.AddEvent(notSentEvent)
+		c.span.End()
+	}
 }
 
 // sideEffects sends n (when there is one: creates notify, other writes do
@@ -58,7 +133,7 @@ func (a *App) sideEffects(reqCtx context.Context, id *entraauth.Identity, ev sto
 	// goroutine of its own for each grew a fresh stack for the HTTP call
 	// every time (about 2% of the Task API's CPU, docs/performance.md).
 	if n != nil {
-		out.NotificationStatus, out.NotificationFailure = NotificationSent, a.notify(ctx, id, n.event, n.task)
+		out.NotificationStatus, out.NotificationFailure = NotificationSent, a.notify(ctx, id, n)
 		if out.NotificationFailure != nil {
 			out.NotificationStatus = NotificationFailed
 		}
@@ -67,18 +142,21 @@ func (a *App) sideEffects(reqCtx context.Context, id *entraauth.Identity, ev sto
 	return out
 }
 
-// notify calls the Notification Service On-Behalf-Of the user, in a span
-// (notification.send) whose outcome is counted.
-func (a *App) notify(ctx context.Context, id *entraauth.Identity, event string, t store.Task) (f *Failure) {
-	ctx, span := a.tel.startCall(ctx, serviceNotification)
+// notify calls the Notification Service On-Behalf-Of the user, with the
+// token n's call acquired, in its span (notification.send) whose outcome is
+// counted.
+func (a *App) notify(ctx context.Context, id *entraauth.Identity, n *notice) (f *Failure) {
+	span := n.call.span
+	n.call.sent = true
+	ctx = trace.ContextWithSpan(ctx, span)
 	defer func() { a.tel.endCall(ctx, span, serviceNotification, f) }()
-	tok, err := a.tokens.OnBehalfOf(ctx, id.Token, id.TenantID, a.cfg.Notification.Scope)
+	tok, err := n.call.token(ctx)
 	if err != nil {
 		f := a.tokenFailure(ctx, id.TenantID, err)
 		a.log.WarnContext(ctx, "notification: no token", "reason", f.Reason, "tenant", id.TenantID, "error", err.Error())
 		return f
 	}
-	body := map[string]string{"event": event, "task_title": t.Title}
+	body := map[string]string{"event": n.event, "task_title": n.task.Title}
 	refresh := func(ctx context.Context, rejected downstream.Token) (downstream.Token, error) {
 		return a.tokens.RefreshOnBehalfOf(ctx, id.Token, id.TenantID, rejected, a.cfg.Notification.Scope)
 	}

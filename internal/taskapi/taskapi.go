@@ -207,7 +207,8 @@ type updateRequest struct {
 	Completed *bool   `json:"completed"`
 }
 
-// create reads as its steps: decode, store the task and its audit event in
+// create reads as its steps: decode, start the notification (its token is
+// acquired while the task commits), store the task and its audit event in
 // one transaction, run the side effects (which settle the event), respond.
 // The route's requirements authorized the caller before it runs.
 func (a *App) create(w http.ResponseWriter, r *http.Request) {
@@ -216,6 +217,10 @@ func (a *App) create(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	// Only now, for a caller authorized and a valid request: a create
+	// refused above asks Entra ID for nothing.
+	call := a.startNotification(r.Context(), id)
+	defer call.finish()
 	ev := a.event(r.Context(), id, "task.created")
 	t, prior, err := a.storeCreate(r.Context(), id, req, key, &ev)
 	switch {
@@ -227,7 +232,7 @@ func (a *App) create(w http.ResponseWriter, r *http.Request) {
 		a.replay(w, r, prior, requestHash(req))
 		return
 	}
-	resp := taskResponse{Task: t, outcome: a.sideEffects(r.Context(), id, ev, &notice{event: "task_created", task: t})}
+	resp := taskResponse{Task: t, outcome: a.sideEffects(r.Context(), id, ev, &notice{event: "task_created", task: t, call: call})}
 	a.logWrite(r.Context(), "task: created", t.ID, id, resp.outcome)
 	body := encodeResponse(resp)
 	if key != "" {

@@ -223,3 +223,52 @@ func TestTokenRequestsCarryNoTraceparent(t *testing.T) {
 		}
 	}
 }
+
+// TestCachedOnBehalfOf: CachedOnBehalfOf answers only from the cache: before
+// the first OnBehalfOf, not ok, with no request and no span; after it, the
+// same token, recorded as OnBehalfOf records a hit, with no request. A
+// call that is not a user's is not ok either.
+func TestCachedOnBehalfOf(t *testing.T) {
+	e := newEnv(t, entra.Config{})
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	c := e.client(t, nil, func(cfg *downstream.Config) { cfg.TracerProvider = tp })
+	alice := e.user(t, entra.HomeTenantID, "alice@home.handoff.test")
+	e.srv.ResetStats()
+	ctx := context.Background()
+	if _, ok := c.CachedOnBehalfOf(ctx, alice.Token, alice.TenantID, notificationScope); ok {
+		t.Fatal("a token before any was acquired")
+	}
+	for _, bad := range [][3]string{{"", alice.TenantID, notificationScope}, {alice.Token, "common", notificationScope}, {alice.Token, alice.TenantID, ""}} {
+		scopes := []string{bad[2]}
+		if bad[2] == "" {
+			scopes = nil
+		}
+		if _, ok := c.CachedOnBehalfOf(ctx, bad[0], bad[1], scopes...); ok {
+			t.Errorf("CachedOnBehalfOf(%.10q, %q, %v) ok", bad[0], bad[1], scopes)
+		}
+	}
+	if n := len(exp.GetSpans()); n != 0 || e.grants(entra.GrantOnBehalfOf) != 0 {
+		t.Fatalf("misses recorded %d spans and made %d requests, want none", n, e.grants(entra.GrantOnBehalfOf))
+	}
+	want, err := c.OnBehalfOfUser(ctx, alice, notificationScope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp.Reset()
+	got, ok := c.CachedOnBehalfOf(ctx, alice.Token, alice.TenantID, notificationScope)
+	if !ok || got.AccessToken != want.AccessToken {
+		t.Fatalf("cached: ok %v, the same token %v", ok, got.AccessToken == want.AccessToken)
+	}
+	spans := exp.GetSpans()
+	if len(spans) != 1 || spans[0].Name != "downstream.token" || attrMap(spans[0].Attributes)["handoff.token.cache"] != "hit" ||
+		attrMap(spans[0].Attributes)["handoff.token.kind"] != "obo" {
+		t.Errorf("the hit's spans: %+v", spans)
+	}
+	if n := e.grants(entra.GrantOnBehalfOf); n != 1 {
+		t.Errorf("%d On-Behalf-Of requests, want 1", n)
+	}
+	if s := c.Stats(); s.OBOHits != 1 {
+		t.Errorf("stats %+v, want 1 hit", s)
+	}
+}
