@@ -21,12 +21,12 @@ import (
 
 // bench is a running stack with its signed-in users.
 type bench struct {
-	o       options
-	stack   *devstack.Stack
-	log     *os.File // the stack's output
-	hc      *http.Client
-	tokens  []string // one Task API token per bench user
-	profile string   // the profile file, when -profile
+	o        options
+	stack    *devstack.Stack
+	log      *os.File // the stack's output
+	hc       *http.Client
+	tokens   []string          // one Task API token per bench user
+	profiles map[string]string // app → the profile file it writes, per -profile
 }
 
 func startBench(ctx context.Context, o options) (*bench, error) {
@@ -48,14 +48,17 @@ func startBench(ctx context.Context, o options) (*bench, error) {
 	for _, app := range devstack.Apps() {
 		env[app] = map[string]string{appmain.EnvWarmUp: o.warmUp}
 	}
-	if o.profile != "" {
+	if len(o.profiles) > 0 {
 		if err := os.MkdirAll(o.profileDir, 0o755); err != nil {
 			return nil, err
 		}
-		if b.profile, err = filepath.Abs(filepath.Join(o.stateDir, o.profile+".cpu.pprof")); err != nil {
+	}
+	b.profiles = map[string]string{}
+	for _, app := range o.profiles {
+		if b.profiles[app], err = filepath.Abs(filepath.Join(o.stateDir, app+".cpu.pprof")); err != nil {
 			return nil, err
 		}
-		env[o.profile][appmain.EnvCPUProfile] = b.profile
+		env[app][appmain.EnvCPUProfile] = b.profiles[app]
 	}
 	b.stack, err = devstack.Start(ctx, devstack.Options{
 		StateDir: o.stateDir, BinDir: binDir, AppEnv: env, Output: b.log,

@@ -7,7 +7,7 @@
 // the latency of the first create after a cold start of the three apps,
 // with the emulator's token endpoint slowed to -token-latency.
 //
-//	go run ./cmd/benchload [-n 3000] [-max 20s] [-profile task] [-warm-up off] [-traces]
+//	go run ./cmd/benchload [-n 3000] [-max 20s] [-profile task|task,audit|all] [-warm-up off] [-traces]
 //
 // The apps export no telemetry unless -traces: then they send their spans
 // and metrics to devstack's trace receiver, as under make run, so the table
@@ -27,6 +27,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -55,9 +56,9 @@ type options struct {
 	requests     int
 	maxDuration  time.Duration
 	tokenLatency time.Duration
-	warmUp       string // the apps' WARM_UP: on or off
-	traces       bool   // the apps export OTLP to devstack's trace receiver
-	profile      string // an app name, or ""
+	warmUp       string   // the apps' WARM_UP: on or off
+	traces       bool     // the apps export OTLP to devstack's trace receiver
+	profiles     []string // the apps whose CPU profile is written, in devstack.Apps() order
 	profileDir   string
 	stateDir     string // "" means a temporary directory, removed at the end
 }
@@ -84,8 +85,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.tokenLatency, "token-latency", DefaultTokenLatency, "the emulator's token latency for the cold start")
 	fs.StringVar(&o.warmUp, "warm-up", "on", "the apps' warm-up at start (WARM_UP): on, or off to measure the cold start without it")
 	fs.BoolVar(&o.traces, "traces", false, "the apps export their spans and metrics to devstack's trace receiver, as under make run (default: no telemetry)")
-	fs.StringVar(&o.profile, "profile", "", "write a CPU profile of this app (task, notification or audit) during the loads")
-	fs.StringVar(&o.profileDir, "profile-dir", filepath.Join(".state", "bench"), "where the profile is written")
+	profile := fs.String("profile", "", "write a CPU profile of these apps during the loads: an app (task, notification or audit), a comma-separated list of them, or all")
+	fs.StringVar(&o.profileDir, "profile-dir", filepath.Join(".state", "bench"), "where the profiles are written (<app>.cpu.pprof)")
 	fs.StringVar(&o.stateDir, "state", "", "state directory (default: a new one in .state/bench, removed at the end)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -106,14 +107,37 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if o.warmUp != "on" && o.warmUp != "off" {
 		problems = append(problems, fmt.Errorf("-warm-up %q: want on or off", o.warmUp))
 	}
-	if o.profile != "" && !slices.Contains(devstack.Apps(), o.profile) {
-		problems = append(problems, fmt.Errorf("-profile %q: the apps are %v", o.profile, devstack.Apps()))
+	var err error
+	if o.profiles, err = parseProfile(*profile); err != nil {
+		problems = append(problems, err)
 	}
 	if err := errors.Join(problems...); err != nil {
 		fmt.Fprintln(stderr, "benchload:", err)
 		return o, err
 	}
 	return o, nil
+}
+
+// parseProfile reads -profile: "" (no profile), "all", or a comma-separated
+// list of apps, each at most once. The apps come back in devstack.Apps()
+// order, whatever order they were named in.
+func parseProfile(v string) ([]string, error) {
+	switch v {
+	case "":
+		return nil, nil
+	case "all":
+		return devstack.Apps(), nil
+	}
+	named := strings.Split(v, ",")
+	for i, app := range named {
+		if !slices.Contains(devstack.Apps(), app) {
+			return nil, fmt.Errorf("-profile %q: %q is not an app; want all or a comma-separated list of %v", v, app, devstack.Apps())
+		}
+		if slices.Contains(named[:i], app) {
+			return nil, fmt.Errorf("-profile %q: %s is named twice", v, app)
+		}
+	}
+	return slices.DeleteFunc(devstack.Apps(), func(app string) bool { return !slices.Contains(named, app) }), nil
 }
 
 func run(ctx context.Context, o options, out io.Writer) (err error) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -15,7 +16,7 @@ import (
 func TestFlags(t *testing.T) {
 	o, err := parseFlags(nil, io.Discard)
 	if err != nil || o.requests != DefaultRequests || o.maxDuration != DefaultMaxDuration ||
-		o.tokenLatency != DefaultTokenLatency || o.warmUp != "on" || o.profile != "" || o.traces {
+		o.tokenLatency != DefaultTokenLatency || o.warmUp != "on" || o.profiles != nil || o.traces {
 		t.Fatalf("defaults: %+v, %v", o, err)
 	}
 	for _, tc := range []struct {
@@ -29,7 +30,12 @@ func TestFlags(t *testing.T) {
 		{[]string{"-token-latency", "-1ms"}, "-token-latency"},
 		{[]string{"-token-latency", "11s"}, "-token-latency"},
 		{[]string{"-warm-up", "no"}, `-warm-up "no"`},
-		{[]string{"-profile", "web"}, `-profile "web"`},
+		{[]string{"-profile", "web"}, `-profile "web": "web" is not an app`},
+		{[]string{"-profile", "task,web"}, `"web" is not an app`},
+		{[]string{"-profile", "task,"}, `"" is not an app`},
+		{[]string{"-profile", "All"}, `"All" is not an app`},
+		{[]string{"-profile", "task,all"}, `"all" is not an app`},
+		{[]string{"-profile", "audit,task,audit"}, "audit is named twice"},
 		{[]string{"extra"}, "unexpected arguments"},
 	} {
 		var stderr strings.Builder
@@ -38,8 +44,19 @@ func TestFlags(t *testing.T) {
 		}
 	}
 	if o, err := parseFlags([]string{"-n", "100000", "-max", "2m", "-profile", "audit", "-warm-up", "off", "-traces"}, io.Discard); err != nil ||
-		o.requests != MaxRequests || o.maxDuration != MaxMaxDuration || o.profile != "audit" || o.warmUp != "off" || !o.traces {
+		o.requests != MaxRequests || o.maxDuration != MaxMaxDuration || !slices.Equal(o.profiles, []string{"audit"}) || o.warmUp != "off" || !o.traces {
 		t.Errorf("the upper bounds: %+v, %v", o, err)
+	}
+	// Several apps, in any order, come back in devstack.Apps() order.
+	for arg, want := range map[string][]string{
+		"all":                     {"task", "notification", "audit"},
+		"audit,task":              {"task", "audit"},
+		"audit,notification,task": {"task", "notification", "audit"},
+		"notification":            {"notification"},
+	} {
+		if o, err := parseFlags([]string{"-profile", arg}, io.Discard); err != nil || !slices.Equal(o.profiles, want) {
+			t.Errorf("-profile %s: %v, %v; want %v", arg, o.profiles, err, want)
+		}
 	}
 }
 

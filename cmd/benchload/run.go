@@ -45,8 +45,8 @@ func (b *bench) run(ctx context.Context, out io.Writer) error {
 			return err
 		}
 	}
-	if b.profile != "" {
-		if err := b.saveProfile(out); err != nil {
+	for _, app := range b.o.profiles {
+		if err := b.saveProfile(out, app); err != nil {
 			return err
 		}
 	}
@@ -60,10 +60,10 @@ func (b *bench) run(ctx context.Context, out io.Writer) error {
 // saveProfile has the profiled app write its profile (SIGUSR1: the host
 // stops a handler by killing it, too late to write anything), waits for the
 // file and copies it out of the state directory. The app runs on.
-func (b *bench) saveProfile(out io.Writer) error {
-	pid := b.stack.PID(b.o.profile)
+func (b *bench) saveProfile(out io.Writer, app string) error {
+	pid := b.stack.PID(app)
 	if pid == 0 {
-		return fmt.Errorf("the %s app is not running: no profile", b.o.profile)
+		return fmt.Errorf("the %s app is not running: no profile", app)
 	}
 	if err := syscall.Kill(pid, syscall.SIGUSR1); err != nil {
 		return err
@@ -71,21 +71,21 @@ func (b *bench) saveProfile(out io.Writer) error {
 	var data []byte
 	var err error
 	for deadline := time.Now().Add(profileWait); ; time.Sleep(20 * time.Millisecond) {
-		if data, err = os.ReadFile(b.profile); err == nil || time.Now().After(deadline) {
+		if data, err = os.ReadFile(b.profiles[app]); err == nil || time.Now().After(deadline) {
 			break
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("the %s app wrote no profile within %v: %w", b.o.profile, profileWait, err)
+		return fmt.Errorf("the %s app wrote no profile within %v: %w", app, profileWait, err)
 	}
-	dst := filepath.Join(b.o.profileDir, b.o.profile+".cpu.pprof")
+	dst := filepath.Join(b.o.profileDir, app+".cpu.pprof")
 	if err := os.WriteFile(dst, data, 0o644); err != nil {
 		return err
 	}
 	_, err = fmt.Fprintf(out, "CPU profile of %s (the whole run until now, %s bytes): go tool pprof -top %s\n",
-		b.o.profile, strconv.Itoa(len(data)), dst)
+		app, strconv.Itoa(len(data)), dst)
 	return err
 }
 
-// profileWait bounds the wait for the profiled app to write its profile.
+// profileWait bounds the wait for a profiled app to write its profile.
 const profileWait = 30 * time.Second
