@@ -20,7 +20,9 @@
 //     FUNCTIONS_CUSTOMHANDLER_WORKER_ID, FUNCTIONS_HTTPWORKER_PORT,
 //     FUNCTIONS_HTTPWORKER_ID and FUNCTIONS_APP_ROOT_PATH
 //     (HttpWorkerProcess.cs); it is ready once GET / answers anything, within
-//     StartTimeout (30 s).
+//     StartTimeout (30 s), asked through the client that forwards requests
+//     (DefaultHttpWorkerService.cs), so the first request reuses the
+//     probe's connection.
 //   - Exits (WorkerProcess.cs, HttpFunctionInvocationDispatcher.cs): exit 0
 //     is not restarted (the app stays down); exit 200 is restarted without
 //     counting; any other exit, a signal included, is an error and is

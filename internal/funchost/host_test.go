@@ -280,6 +280,31 @@ func TestHostForwardsDeclaredRoutes(t *testing.T) {
 	}
 }
 
+// TestFirstRequestReusesTheProbesConnection: the readiness probe goes
+// through the client that forwards requests, as in the Functions host
+// (DefaultHttpWorkerService.SendPingRequestAsync uses the same _httpClient
+// as SendInvocationRequestAsync), so the first request after a start comes
+// on the probe's connection rather than a new one; so does the first after
+// a restart, on the new handler's.
+func TestFirstRequestReusesTheProbesConnection(t *testing.T) {
+	h, _ := fakeHost(t, "echo", fakeOpts{})
+	for run := range 2 {
+		if err := h.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		var e echo
+		if err := json.Unmarshal(do(t, "GET", h.URL()+"/api/any", nil).raw, &e); err != nil {
+			t.Fatal(err)
+		}
+		if e.ProbeAddr == "" || e.RemoteAddr != e.ProbeAddr {
+			t.Errorf("start %d: the first request came from %q, the probe from %q: want the probe's connection", run+1, e.RemoteAddr, e.ProbeAddr)
+		}
+		if err := h.Stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func TestHostRoutePrefix(t *testing.T) {
 	h, _ := fakeHost(t, "echo", fakeOpts{prefix: "v1/x"})
 	if err := h.Start(context.Background()); err != nil {

@@ -70,7 +70,9 @@ func fakeHandler(mode string) {
 		ctx = context.Background()
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {})
+	var probeAddr atomic.Value // the connection of the last readiness probe
+	probeAddr.Store("")
+	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) { probeAddr.Store(r.RemoteAddr) })
 	fakeTimers(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if code := r.URL.Query().Get("exit"); code != "" { // a crash, or an exit, on demand
@@ -84,6 +86,7 @@ func fakeHandler(mode string) {
 		_ = json.NewEncoder(w).Encode(echo{
 			Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Host: r.Host,
 			Header: r.Header, Body: string(body), Env: os.Environ(),
+			RemoteAddr: r.RemoteAddr, ProbeAddr: probeAddr.Load().(string),
 		})
 	})
 	srv := &http.Server{Addr: "127.0.0.1:" + os.Getenv("FUNCTIONS_CUSTOMHANDLER_PORT"), Handler: mux}
@@ -143,6 +146,10 @@ type echo struct {
 	Header   http.Header `json:"header"`
 	Body     string      `json:"body"`
 	Env      []string    `json:"env"`
+	// RemoteAddr is the host's end of the connection the request came on;
+	// ProbeAddr that of the last readiness probe (GET /).
+	RemoteAddr string `json:"remote_addr"`
+	ProbeAddr  string `json:"probe_addr"`
 }
 
 // syncBuffer collects output written from several goroutines.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -181,14 +182,18 @@ func workerEnv(env map[string]string, port int, workerID, appDir string) []strin
 	return out
 }
 
+// maxProbeBody bounds what is read of the readiness probe's answer.
+const maxProbeBody = 64 << 10
+
 // waitReady polls GET / until any answer, as the Functions host does
-// (DefaultHttpWorkerService.IsWorkerReady, :263).
+// (DefaultHttpWorkerService.IsWorkerReady, :263), and with the client that
+// forwards the requests, as it does (SendPingRequestAsync sends the ping
+// through the same _httpClient as SendInvocationRequestAsync): the probe's
+// connection stays open, and the first request reuses it.
 func (h *Host) waitReady(ctx context.Context, p *process) error {
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.StartTimeout)
 	defer cancel()
-	tr := &http.Transport{Proxy: nil, DisableKeepAlives: true}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr, Timeout: 2 * time.Second}
+	client := &http.Client{Transport: h.transport, Timeout: 2 * time.Second}
 	probe := p.target.String() + "/"
 	wait := 5 * time.Millisecond
 	for {
@@ -197,6 +202,9 @@ func (h *Host) waitReady(ctx context.Context, p *process) error {
 			return err
 		}
 		if resp, err := client.Do(req); err == nil {
+			// Read to the end (at most maxProbeBody), so the connection
+			// goes back to the pool.
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxProbeBody))
 			resp.Body.Close()
 			return nil
 		}
