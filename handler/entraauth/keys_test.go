@@ -42,7 +42,8 @@ func mustAccept(t *testing.T, v *entraauth.Validator, tok string) {
 }
 
 // TestRotatedKeyValidates: a token of a key rotated in refreshes the key
-// set, then validates; the retired key stops verifying.
+// set, then validates; the retired key stops verifying, for a token the
+// validator remembers too (old was accepted before).
 func TestRotatedKeyValidates(t *testing.T) {
 	a := newTestAuthority(t)
 	clk := newTestClock()
