@@ -73,6 +73,10 @@ func start(t *testing.T, o devstack.Options) *devstack.Stack {
 		t.Fatalf("devstack: %v", err)
 	}
 	t.Cleanup(func() {
+		// The client's spare connections, some never used (the transport
+		// dials one for a request that then gets an idle one), would hold
+		// the hosts' shutdown for net/http's 5 s.
+		http.DefaultClient.CloseIdleConnections()
 		if err := s.Close(); err != nil {
 			t.Errorf("close: %v", err)
 		}

@@ -376,6 +376,12 @@ func (h *Host) stop(abort bool) error {
 	return nil
 }
 
+// shutdownTimeout bounds Close's wait for the public address's requests to
+// end. It is longer than the 5 s after which net/http counts a connection
+// that never sent a request (a client's spare connection, a browser's
+// preconnect) as idle: such a connection delays Close, never fails it.
+const shutdownTimeout = 10 * time.Second
+
 // Close stops the handler (as Stop) and then the public address. It is
 // idempotent: later calls return nil.
 func (h *Host) Close() error {
@@ -389,7 +395,7 @@ func (h *Host) Close() error {
 	h.closed = true
 	h.mu.Unlock()
 	err := h.stop(false)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	if serr := h.srv.Shutdown(ctx); serr != nil {
 		err = errors.Join(err, fmt.Errorf("funchost: %s: %w", h.cfg.Name, serr))
