@@ -154,6 +154,12 @@ func (e *Env) HTTPClient(timeout time.Duration) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	tr.MaxIdleConnsPerHost = 100
+	// HTTP/1.1: the calls are few (a token, a secret, now and then) and each
+	// gets a connection of its own. Over HTTP/2 the first create after a
+	// cold start shared one connection with the warm-up's token request and
+	// took 1.6 ms longer (median of six interleaved pairs of make
+	// bench-load's cold start, docs/performance.md).
+	tr.ForceAttemptHTTP2 = false
 	if path := e.String(EnvExtraCA); path != "" {
 		pool, err := x509.SystemCertPool()
 		if err != nil {
