@@ -218,15 +218,13 @@ func (c *Client) OnBehalfOf(ctx context.Context, assertion, tenantID string, sco
 	if len(scopes) == 0 {
 		return Token{}, errors.New("downstream: no scopes")
 	}
+	key := oboKey(assertion, tenantID, scopes)
+	if tok, ok := c.cachedOBO(ctx, key, tenantID); ok {
+		return tok, nil
+	}
 	ctx, span := c.tel.start(ctx, kindOBO, tenantID)
 	got := acquired{}
 	defer func() { c.tel.end(ctx, span, kindOBO, got.fromCache, err) }()
-	key := oboKey(assertion, tenantID, scopes)
-	if tok, ok := c.obo.get(key, c.cfg.Now()); ok {
-		c.oboHits.Add(1)
-		got.fromCache = true
-		return tok, nil
-	}
 	got, err = c.inflight.Do(ctx, key, func(ctx context.Context) (acquired, error) {
 		got, err := c.acquire(ctx, scopes, func(ctx context.Context) (confidential.AuthResult, error) {
 			cc, err := c.tenantClient(ctx, tenantID)
@@ -254,7 +252,14 @@ func (c *Client) CachedOnBehalfOf(ctx context.Context, assertion, tenantID strin
 	if assertion == "" || !guid.Valid(tenantID) || len(scopes) == 0 {
 		return Token{}, false
 	}
-	if tok, ok = c.obo.get(oboKey(assertion, tenantID, scopes), c.cfg.Now()); !ok {
+	return c.cachedOBO(ctx, oboKey(assertion, tenantID, scopes), tenantID)
+}
+
+// cachedOBO answers an On-Behalf-Of request from the cache, recording the
+// hit (a span and a count); on a miss it records nothing.
+func (c *Client) cachedOBO(ctx context.Context, key, tenantID string) (Token, bool) {
+	tok, ok := c.obo.get(key, c.cfg.Now())
+	if !ok {
 		return Token{}, false
 	}
 	c.oboHits.Add(1)
