@@ -154,7 +154,8 @@ bench:
 ## tenants): bounded create and list loads at concurrency 10 and 50, one table of throughput,
 ## latency, CPU (also in bare RSA verifies), token requests, disk writes and peak memory per
 ## service, then the first create after a cold start at 100 ms token latency. Linux (/proc).
-## PROFILE=task (or notification, audit) also writes that app's CPU profile to .state/bench/.
+## PROFILE=task (or notification, audit; a comma-separated list; all) also writes those apps' CPU
+## profiles to .state/bench/<app>.cpu.pprof.
 ## How to read it: docs/performance.md.
 PROFILE ?=
 bench-load:
